@@ -1,0 +1,1 @@
+"""Corpora, audio I/O and label maps shared by every concern."""

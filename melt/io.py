@@ -1,0 +1,36 @@
+"""Atomic writers: a stage killed mid-write never leaves a half file that DVC would hash."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _atomic_target(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    os.replace(tmp, path)

@@ -1,0 +1,114 @@
+"""Shared fixtures: tiny MELD-format corpora written by the tests themselves."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+MELD_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
+                "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
+
+
+def meld_dir() -> Path | None:
+    """The real MELD CSVs: $MELT_MELD_DIR, else ../shared/data/meld beside the repository."""
+    for cand in (os.environ.get("MELT_MELD_DIR"), REPO.parent / "shared" / "data" / "meld"):
+        if cand and (Path(cand) / "train_sent_emo.csv").is_file():
+            return Path(cand)
+    return None
+
+
+def ts(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def write_tone(path: Path, seconds: float, freq: float = 220.0, sr: int = 16000) -> None:
+    t = np.arange(int(seconds * sr)) / sr
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.3 * np.sin(2 * np.pi * freq * t), sr, subtype="PCM_16")
+
+
+def meld_row(sr_no, utterance, speaker, dia, utt, start, end, emotion="neutral"):
+    return {"Sr No.": sr_no, "Utterance": utterance, "Speaker": speaker, "Emotion": emotion,
+            "Sentiment": "neutral", "Dialogue_ID": dia, "Utterance_ID": utt, "Season": 1,
+            "Episode": 1, "StartTime": ts(start) if isinstance(start, float) else start,
+            "EndTime": ts(end) if isinstance(end, float) else end}
+
+
+def write_meld_csv(path: Path, rows: list[dict], encoding: str = "utf-8", columns=MELD_COLUMNS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding=encoding) as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    """Three splits; two named speakers with ≥ 10 qualifying train rows, plus rows each rule removes."""
+    rows = {"train": [], "dev": [], "test": []}
+    for split, n in (("train", 12), ("dev", 3), ("test", 4)):
+        t = 10.0
+        for i in range(n):
+            for speaker in ("Ana", "Ben"):
+                rows[split].append(meld_row(len(rows[split]) + 1, f"line number {i} from {speaker}",
+                                            speaker, i, len(rows[split]) % 2, t, t + 1.5))
+                t += 2.0
+    extra = rows["train"]
+    extra.append(meld_row(len(extra) + 1, "Too short here", "Ana", 100, 0, 20.0, 20.5))
+    extra.append(meld_row(len(extra) + 1, "Oh.", "Ben", 100, 1, 21.0, 23.0))
+    extra.append(meld_row(len(extra) + 1, "We all say this", "All", 100, 2, 24.0, 26.0))
+    extra.append(meld_row(len(extra) + 1, "I am a rare one", "Cleo", 100, 3, 27.0, 29.0))
+    for split, split_rows in rows.items():
+        write_meld_csv(tmp_path / f"{split}_sent_emo.csv", split_rows)
+    return tmp_path
+
+
+def run_env() -> dict:
+    """Environment for subprocesses: this venv first on PATH, no analytics, a git identity."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=kw.pop("env", run_env()), capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def copy_repo(dest: Path) -> Path:
+    """A fresh git repository holding this working tree's tracked and unignored files (as a clone would)."""
+    files = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO).stdout.split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "copy"], dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Path:
+    """A fresh copy of the repository after a full offline `dvc repro` (run once per test session)."""
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    run(["dvc", "repro"], repo)
+    return repo
