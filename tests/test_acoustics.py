@@ -1,0 +1,166 @@
+"""The acoustics chain on synthetic tones of known pitch and loudness (real openSMILE), and its rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from melt.acoustics.descriptions import RulesError, load_rules, map_description
+from melt.acoustics.params import DEFAULT_RULES, AcousticsParams
+from melt.acoustics.run import run
+from melt.config import ParamsError, parse_params
+from melt.data.egemaps import N_FEATURES
+
+SR = 16000
+SPLITS = ("train", "dev", "test")
+PITCH_WORDS = {"low": "low-pitched, deep", "mid": "moderate", "high": "high-pitched"}
+LOUDNESS_WORDS = {"low": "soft", "mid": "normal", "high": "loud, almost shouting"}
+
+
+def write_tone(path: Path, freq: float, amp: float, seconds: float = 1.0) -> None:
+    t = np.arange(int(seconds * SR)) / SR
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, amp * np.sin(2 * np.pi * freq * t), SR, subtype="PCM_16")
+
+
+def levels_30_40_30(n: int, rng) -> list[str]:
+    k = round(0.3 * n)
+    return list(rng.permutation(["low"] * k + ["mid"] * (n - 2 * k) + ["high"] * k))
+
+
+def write_corpus(root: Path, pitch_hz: dict, amps: dict, speakers: dict, n_per_split: int = 10,
+                 describe=None, seed: int = 0) -> tuple[Path, Path]:
+    """Prepared + MELT-layout CSVs over tones whose levels are known.
+
+    speakers: name → base-frequency factor (a voice); each speaker's rows are cut 30/40/30 on their own.
+    describe(row) → (pitch text, loudness text); default: the words of the row's known levels.
+    """
+    rng = np.random.default_rng(seed)
+    prepared, melt = {s: [] for s in SPLITS}, {s: [] for s in SPLITS}
+    for speaker, factor in speakers.items():
+        n = n_per_split * len(SPLITS)
+        pitch, loud = levels_30_40_30(n, rng), levels_30_40_30(n, rng)
+        for i in range(n):
+            split = SPLITS[i % 3]
+            dia, utt = len(prepared[split]), 0
+            path = root / "audio" / split / f"dia{dia}_utt{utt}.wav"
+            jitter = rng.uniform(0.97, 1.03)
+            write_tone(path, pitch_hz[pitch[i]] * factor * jitter, amps[loud[i]] * rng.uniform(0.9, 1.1))
+            key = {"split": split, "dialogue_id": dia, "utterance_id": utt}
+            prepared[split].append({**key, "filename": path.name, "Speaker": speaker, "audio_path": str(path)})
+            row = {"pitch_level": pitch[i], "loudness_level": loud[i]}
+            p_text, l_text = describe(row) if describe else (PITCH_WORDS[pitch[i]], LOUDNESS_WORDS[loud[i]])
+            melt[split].append({**key, "Speaker": speaker, "pitch": p_text, "loudness": l_text})
+    for split in SPLITS:
+        pd.DataFrame(prepared[split]).to_csv(root / "prepared" / f"{split}.csv", index=False) if (
+            (root / "prepared").mkdir(exist_ok=True) or True) else None
+        pd.DataFrame(melt[split]).to_csv(root / "melt" / f"{split}.csv", index=False) if (
+            (root / "melt").mkdir(exist_ok=True) or True) else None
+    return root / "prepared", root / "melt"
+
+
+def add_bad_rows(root: Path) -> None:
+    """One row without audio, one silent file, one corrupt file, one unmappable and one missing description."""
+    prepared = pd.read_csv(root / "prepared" / "test.csv")
+    melt = pd.read_csv(root / "melt" / "test.csv")
+    silent, corrupt = root / "audio" / "test" / "silent.wav", root / "audio" / "test" / "corrupt.wav"
+    sf.write(silent, np.zeros(SR), SR, subtype="PCM_16")
+    corrupt.write_bytes(b"RIFF0000WAVEfmt garbage")
+    extra = [(900, ""), (901, str(silent)), (902, str(corrupt))]
+    for dia, path in extra:
+        prepared.loc[len(prepared)] = {"split": "test", "dialogue_id": dia, "utterance_id": 0,
+                                       "filename": f"dia{dia}_utt0.wav", "Speaker": "ana", "audio_path": path}
+        melt.loc[len(melt)] = {"split": "test", "dialogue_id": dia, "utterance_id": 0, "Speaker": "ana",
+                               "pitch": "high-pitched", "loudness": "soft"}
+    melt.loc[0, "pitch"] = "varied, rising"
+    melt.loc[1, "loudness"] = None
+    prepared.to_csv(root / "prepared" / "test.csv", index=False)
+    melt.to_csv(root / "melt" / "test.csv", index=False)
+
+
+def run_chain(root: Path, prepared: Path, melt: Path, **params) -> dict:
+    params = AcousticsParams(**{"workers": 2, "cache_dir": root / "cache", **params})
+    return run(params, prepared, melt, features_path=root / "features" / "egemaps.parquet",
+               out_dir=root / "out", metrics_path=root / "metrics" / "acoustics.json",
+               plots_dir=root / "metrics", progress=False)
+
+
+TONE_PITCH = {"low": 110.0, "mid": 180.0, "high": 300.0}
+TONE_AMPS = {"low": 0.02, "mid": 0.08, "high": 0.35}
+
+
+def test_known_tones_score_high_and_bad_audio_is_recorded(tmp_path):
+    prepared, melt = write_corpus(tmp_path, TONE_PITCH, TONE_AMPS, {"ana": 1.0})
+    add_bad_rows(tmp_path)
+    metrics = run_chain(tmp_path, prepared, melt)
+
+    assert metrics == json.loads((tmp_path / "metrics" / "acoustics.json").read_text())
+    for name in ("pitch", "loudness"):
+        assert metrics["splits"]["all"][name]["uar"] >= 0.9, metrics["splits"]["all"][name]
+    test_pitch = metrics["splits"]["test"]["pitch"]
+    assert (test_pitch["no_audio"], test_pitch["audio_failed"]) == (1, 2)
+    assert test_pitch["unmappable"] == 1 and test_pitch["rows"] == 13
+    assert metrics["splits"]["test"]["loudness"]["missing_description"] == 1
+    assert metrics["unmappable"]["pitch"] == [{"description": "varied, rising", "count": 1, "reason": "no rule matched"}]
+    assert metrics["audio"]["test"] == {"prepared": 13, "measured": 10, "no_audio": 1, "audio_failed": 2}
+
+    failures = pd.read_csv(tmp_path / "out" / "audio_failures.csv").set_index("dialogue_id")["reason"]
+    assert failures[900].startswith("no audio") and failures[901].startswith("silent")
+    assert failures[902].startswith("unreadable")
+
+    table = pd.read_parquet(tmp_path / "features" / "egemaps.parquet")
+    assert len(table) == 30 and table.shape[1] == 4 + 1 + N_FEATURES
+    assert table["audio_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
+    confusion = pd.read_csv(tmp_path / "metrics" / "acoustics_confusion_pitch.csv")
+    assert list(confusion.columns) == ["split", "measured", "described"]
+    assert len(confusion) == metrics["splits"]["all"]["pitch"]["compared"]
+
+
+def test_speaker_normalization_compares_each_voice_with_itself(tmp_path):
+    # Two voices an octave apart, described relative to their own range: raw bins mix the voices.
+    prepared, melt = write_corpus(tmp_path, TONE_PITCH, TONE_AMPS, {"ana": 0.7, "ben": 1.4}, n_per_split=10)
+    raw = run_chain(tmp_path, prepared, melt, normalize="none")["splits"]["all"]["pitch"]["uar"]
+    per_speaker = run_chain(tmp_path, prepared, melt, normalize="speaker")["splits"]["all"]["pitch"]["uar"]
+    assert per_speaker >= 0.9
+    assert raw < per_speaker - 0.2
+
+
+@pytest.mark.parametrize("text, level", [
+    ("High-pitched, shrill", "high"), ("deep and low", "low"), ("Moderate", "mid"), ("mid-range", "mid"),
+    ("slightly raised, rising", "high"), ("not high at all, deep", "low"),
+])
+def test_pitch_rules(text, level):
+    assert map_description(text, load_rules(DEFAULT_RULES)["pitch"]).level == level
+
+
+@pytest.mark.parametrize("text, level, reason", [
+    ("soft-spoken", "low", None), ("Booming", "high", None), ("normal volume", "mid", None),
+    ("not very loud", None, "no rule matched"), ("moderate to loud", None, "conflicting levels: mid, high"),
+    ("trembling", None, "no rule matched"),
+])
+def test_loudness_rules(text, level, reason):
+    mapping = map_description(text, load_rules(DEFAULT_RULES)["loudness"])
+    assert (mapping.level, mapping.reason) == (level, reason)
+
+
+def test_bad_rules_file_is_named(tmp_path):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("pitch:\n  - {pattern: 'high', level: loud}\nloudness: []\n")
+    with pytest.raises(RulesError, match=r"rules.yaml: pitch rule 1: level 'loud'"):
+        load_rules(bad)
+    bad.write_text("pitch:\n  - {pattern: '(high', level: high}\nloudness: []\n")
+    with pytest.raises(RulesError, match="bad pattern"):
+        load_rules(bad)
+
+
+def test_params_validate():
+    assert parse_params({"acoustics": {"normalize": "speaker"}}).acoustics.normalize == "speaker"
+    with pytest.raises(ParamsError, match="acoustics.normalize"):
+        parse_params({"acoustics": {"normalize": "global"}})
+    with pytest.raises(ParamsError, match="low_quantile"):
+        parse_params({"acoustics": {"low_quantile": 0.8, "high_quantile": 0.7}})
