@@ -1,0 +1,156 @@
+"""Backends that answer one chat-completions body: the offline heuristic and any OpenAI-compatible server.
+
+Retry policy (ours; the client's own retries are off): 429, 5xx, timeouts and connection errors
+are retried with exponential backoff and full jitter, or after the server's `retry-after-ms` /
+`Retry-After`; any other HTTP error (400, 401, 403, 404...) stops the run with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+
+import openai
+from aiolimiter import AsyncLimiter
+
+from melt.annotate.heuristic import HEURISTIC_ID, annotate_prompt
+from melt.annotate.params import AnnotateParams
+
+
+@dataclass(frozen=True)
+class Reply:
+    raw: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    attempts: int        # HTTP attempts this answer took (1 = no retry)
+
+
+class FatalBackendError(RuntimeError):
+    """The server refused in a way retrying cannot fix (bad key, unknown model, bad request)."""
+
+
+class RetriesExhausted(RuntimeError):
+    def __init__(self, message: str, attempts: int):
+        super().__init__(message)
+        self.attempts = attempts
+
+
+_SECRET = re.compile(r"sk-[A-Za-z0-9_\-*]{4,}")
+
+
+def redact(text: str) -> str:
+    """Error text from a server may echo the key (OpenAI masks most of it): drop any key-like token."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _SECRET.sub("[redacted]", text)
+
+
+def retry_after_s(headers) -> float | None:
+    """Delay the server asks for: `retry-after-ms`, else `Retry-After` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    return None
+
+
+def _limiter(per_minute: float, largest_amount: float) -> AsyncLimiter:
+    """A one-second token bucket when it can hold the largest single amount, else a one-minute one."""
+    per_second = per_minute / 60
+    return AsyncLimiter(per_second, 1) if per_second >= largest_amount else AsyncLimiter(per_minute, 60)
+
+
+def estimate_prompt_tokens(body: dict) -> int:
+    # ~4 characters per token for English; only used for the tpm limiter and dry-run estimates.
+    return sum(len(m["content"]) for m in body["messages"]) // 4 + 4 * len(body["messages"])
+
+
+class OfflineBackend:
+    name = "offline"
+    model = HEURISTIC_ID
+
+    async def complete(self, prompt: dict, body: dict) -> Reply:
+        return Reply(annotate_prompt(prompt), 0, 0, 0.0, 1)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, params: AnnotateParams):
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            if params.base_url is None:
+                raise FatalBackendError("OPENAI_API_KEY is not set (the key is read from the environment only)")
+            api_key = "no-key"   # local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) accept any
+        self.params = params
+        self.model = params.model
+        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=params.base_url, max_retries=0,
+                                         timeout=params.timeout_s)
+        self.rpm = _limiter(params.rpm, 1)
+        self.tpm = _limiter(params.tpm, params.max_tokens + 8000)
+        self.where = params.base_url or "api.openai.com"
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.params.backoff_max_s, self.params.backoff_base_s * 2 ** (attempt - 1)))
+
+    async def complete(self, prompt: dict, body: dict) -> Reply:
+        p = self.params
+        tokens = min(estimate_prompt_tokens(body) + body.get("max_tokens", p.max_tokens), self.tpm.max_rate)
+        last_error = ""
+        for attempt in range(1, p.max_retries + 2):
+            await self.rpm.acquire()
+            await self.tpm.acquire(tokens)
+            started = time.monotonic()
+            try:
+                resp = await self.client.chat.completions.create(**body)
+            except openai.APIStatusError as err:
+                status = err.status_code
+                if status != 429 and status < 500:
+                    raise FatalBackendError(
+                        f"HTTP {status} from {self.where} for model {body['model']!r}: {redact(err.message)}"
+                        + (" (check OPENAI_API_KEY)" if status in (401, 403) else "")
+                        + (" (check annotate.model and annotate.base_url)" if status == 404 else "")
+                        + (" (check annotate.response_format and sampling params)" if status == 400 else "")
+                    ) from None
+                last_error = f"HTTP {status}: {redact(err.message)}"
+                delay = retry_after_s(err.response.headers)
+                delay = self._backoff(attempt) if delay is None else delay
+            except openai.APITimeoutError:
+                last_error, delay = f"timeout after {p.timeout_s} s", self._backoff(attempt)
+            except openai.APIConnectionError as err:
+                last_error, delay = f"connection error: {redact(str(err))}", self._backoff(attempt)
+            else:
+                usage = resp.usage
+                content = resp.choices[0].message.content if resp.choices else None
+                return Reply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
+                             round(time.monotonic() - started, 4), attempt)
+            if attempt > p.max_retries:
+                raise RetriesExhausted(f"gave up after {attempt} attempts; last: {last_error}", attempt)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.client.close()

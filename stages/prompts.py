@@ -1,0 +1,12 @@
+"""Stage `prompts`: data/prepared/{split}.csv → data/prompts/{split}.jsonl (key, messages, sampling params)."""
+
+from pathlib import Path
+
+from melt.annotate.requests import write_prompts
+from melt.config import load_params
+
+if __name__ == "__main__":
+    params = load_params()
+    counts = write_prompts(Path("data/prepared"), Path("data/prompts"), params.prompts, params.annotate)
+    print(f"prompts ({params.prompts.template}, show {params.prompts.show!r}): "
+          + ", ".join(f"{split} {n}" for split, n in counts.items()))
