@@ -1,0 +1,53 @@
+"""eGeMAPS extraction throughput (files/s) with 1 and 2 worker processes on the same files, no cache.
+
+    python benchmarks/acoustics_throughput.py [--audio-dir demo/sitcom/audio] [--limit 200]
+
+Prints the load average before and after: other processes on the machine lower the 2-worker ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from melt.data.egemaps import extract  # noqa: E402
+
+
+def files_per_second(paths: list[str], workers: int, chunk_size: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    result = extract(paths, workers=workers, cache_dir=None, progress=False, chunk_size=chunk_size)
+    elapsed = time.perf_counter() - start
+    return len(paths) / elapsed, len(result.features)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--audio-dir", type=Path, default=Path("demo/sitcom/audio"))
+    ap.add_argument("--limit", type=int, default=200, help="files to extract per run (0: all)")
+    ap.add_argument("--chunk-size", type=int, default=8)
+    args = ap.parse_args()
+
+    paths = sorted(str(p) for p in args.audio_dir.rglob("*.wav"))
+    if args.limit:
+        paths = paths[: args.limit]
+    if not paths:
+        sys.exit(f"no .wav files under {args.audio_dir}")
+    print(f"{len(paths)} files from {args.audio_dir}, {os.cpu_count()} CPUs, "
+          f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    extract(paths[:1], workers=1, progress=False)  # build this process's openSMILE once, outside the timing
+
+    rates = {}
+    for workers in (1, 2):
+        rates[workers], ok = files_per_second(paths, workers, args.chunk_size)
+        print(f"workers={workers}: {rates[workers]:.2f} files/s ({ok} extracted)")
+    print(f"speed-up 2 vs 1 workers: {rates[2] / rates[1]:.2f}x (target >= 1.7x on 2 idle cores)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
