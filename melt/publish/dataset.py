@@ -1,0 +1,82 @@
+"""MELT CSVs → Hugging Face `datasets` splits with typed features (the 7 emotions as a ClassLabel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
+
+from melt.analysis.layout import EXTRA_COLUMNS, RELEASED_COLUMNS, read_melt_csv
+from melt.data.labels import EMOTIONS
+
+INT_COLUMNS = ("Sr_No.", "Dialogue_ID", "Utterance_ID", "Season", "Episode")
+FLOAT_COLUMNS = ("llm_confidence", "duration_s")
+LABEL_COLUMNS = ("Emotion", "llm_label")
+# Published: the released MELT layout, the MELT extras, and the duration (audio_path is a local path).
+PUBLISHED_COLUMNS = (*RELEASED_COLUMNS, *EXTRA_COLUMNS, "duration_s")
+
+
+class PublishError(ValueError):
+    """Something that stops publishing; the message says what and where."""
+
+
+def emotion_label() -> ClassLabel:
+    return ClassLabel(names=list(EMOTIONS))
+
+
+def melt_features(include_audio: bool) -> Features:
+    feats = {}
+    for col in PUBLISHED_COLUMNS:
+        if col in LABEL_COLUMNS:
+            feats[col] = emotion_label()
+        elif col in INT_COLUMNS:
+            feats[col] = Value("int64")
+        elif col in FLOAT_COLUMNS:
+            feats[col] = Value("float64")
+        else:
+            feats[col] = Value("string")
+    if include_audio:
+        feats["audio"] = Audio(sampling_rate=16000, decode=False)
+    return Features(feats)
+
+
+def _typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    out = df[list(PUBLISHED_COLUMNS)].copy()
+    for col in (*INT_COLUMNS, *FLOAT_COLUMNS):
+        converted = pd.to_numeric(out[col], errors="coerce")
+        bad = converted.isna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise PublishError(f"{path}: row {i + 1}: {col} {out[col].iloc[i]!r} is not a number")
+        out[col] = converted.astype("int64" if col in INT_COLUMNS else "float64")
+    for col in LABEL_COLUMNS:
+        bad = ~out[col].isin(EMOTIONS)
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise PublishError(f"{path}: row {i + 1}: {col} {out[col].iloc[i]!r} is not one of the 7 emotions")
+        out[col] = out[col].map(EMOTIONS.index)
+    return out
+
+
+def _audio_column(df: pd.DataFrame, path: Path, root: Path) -> list[dict]:
+    cells = []
+    for i, (rel, name) in enumerate(zip(df["audio_path"], df["filename"]), 1):
+        audio = root / rel if rel else None
+        if audio is None or not audio.is_file():
+            raise PublishError(f"{path}: row {i}: audio_path {rel!r} not found (publish.include_audio is on)")
+        cells.append({"bytes": audio.read_bytes(), "path": name})
+    return cells
+
+
+def build_splits(melt_dir: Path, splits: tuple[str, ...], include_audio: bool, root: Path = Path(".")) -> DatasetDict:
+    features = melt_features(include_audio)
+    out = {}
+    for split in splits:
+        path = Path(melt_dir) / f"{split}.csv"
+        df = read_melt_csv(path)
+        typed = _typed(df, path)
+        if include_audio:
+            typed["audio"] = _audio_column(df, path, root)
+        out[split] = Dataset.from_pandas(typed, features=features, preserve_index=False)
+    return DatasetDict(out)
