@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,67 @@ def test_params_validate():
         parse_params({"acoustics": {"normalize": "global"}})
     with pytest.raises(ParamsError, match="low_quantile"):
         parse_params({"acoustics": {"low_quantile": 0.8, "high_quantile": 0.7}})
+
+
+# --- The demo corpus: descriptions built from its known prosody (demo/sitcom/prosody.csv) ---
+
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sitcom"
+PHRASES = {
+    "pitch": {"low": ["low-pitched", "deep", "low and gravelly"], "mid": ["moderate", "normal pitch", "mid-range"],
+              "high": ["high-pitched", "shrill", "raised, squeaky"]},
+    "loudness": {"low": ["soft", "quiet, almost a whisper", "soft-spoken"], "mid": ["moderate", "normal volume", "conversational"],
+                 "high": ["loud", "booming", "shouting"]},
+}
+
+
+@pytest.fixture(scope="module")
+def demo_prepared(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """The demo through the real prepare stage, and its rows joined with the generator's known levels."""
+    if not (DEMO / "prosody.csv").is_file():
+        pytest.skip("demo/sitcom/prosody.csv not generated")
+    from melt.data.params import DataParams, PrepareParams
+    from melt.data.prepare import run as prepare
+
+    root = tmp_path_factory.mktemp("demo_acoustics")
+    cwd = os.getcwd()
+    os.chdir(DEMO.parents[1])  # DataParams' demo paths are relative to the repository root
+    try:
+        prepare(DataParams(), PrepareParams(), out_dir=root / "prepared", metrics_path=root / "prepare.json")
+    finally:
+        os.chdir(cwd)
+    prosody = pd.read_csv(DEMO / "prosody.csv").rename(columns={"Dialogue_ID": "dialogue_id", "Utterance_ID": "utterance_id"})
+    prepared = pd.concat([pd.read_csv(root / "prepared" / f"{s}.csv") for s in SPLITS], ignore_index=True)
+    rows = prepared[["split", "dialogue_id", "utterance_id"]].merge(
+        prosody[["split", "dialogue_id", "utterance_id", "pitch_level", "loudness_level"]],
+        on=["split", "dialogue_id", "utterance_id"], how="left", validate="one_to_one")
+    assert rows["pitch_level"].notna().all(), "every prepared demo row has a known prosody"
+    return root, rows
+
+
+def write_melt(root: Path, rows: pd.DataFrame, pitch: list[str], loudness: list[str]) -> Path:
+    melt = rows[["split", "dialogue_id", "utterance_id"]].assign(pitch=pitch, loudness=loudness)
+    (root / "melt").mkdir(exist_ok=True)
+    for split in SPLITS:
+        melt[melt["split"] == split].to_csv(root / "melt" / f"{split}.csv", index=False)
+    return root / "melt"
+
+
+def demo_descriptions(rows: pd.DataFrame, name: str) -> list[str]:
+    return [PHRASES[name][level][i % 3] for i, level in enumerate(rows[f"{name}_level"])]
+
+
+def test_demo_known_prosody_scores_high_and_shuffled_is_near_chance(demo_prepared):
+    root, rows = demo_prepared
+    known = run_chain(root, root / "prepared",
+                      write_melt(root, rows, demo_descriptions(rows, "pitch"), demo_descriptions(rows, "loudness")))
+    for name in ("pitch", "loudness"):
+        m = known["splits"]["all"][name]
+        assert m["compared"] == len(rows) and m["unmappable"] == 0, m
+        assert m["uar"] >= 0.9, m
+
+    rng = np.random.default_rng(7)
+    shuffled = run_chain(root, root / "prepared",
+                         write_melt(root, rows, list(rng.permutation(demo_descriptions(rows, "pitch"))),
+                                    list(rng.permutation(demo_descriptions(rows, "loudness")))))
+    for name in ("pitch", "loudness"):
+        assert shuffled["splits"]["all"][name]["uar"] < 0.5, shuffled["splits"]["all"][name]
