@@ -1,0 +1,286 @@
+"""A loopback OpenAI-compatible server for tests and benchmarks: real HTTP on 127.0.0.1 (uvicorn in a thread).
+
+Chat completions answer in the MELT JSON structure. Faults are injected by probability (seeded) or
+by a script applied to the next requests in order: 429 (+ Retry-After or retry-after-ms), 500,
+timeout (the answer comes after the client gave up), malformed JSON, out-of-set label, and 400/401/404.
+An optional token bucket of one second enforces an RPM limit with 429s, like a real provider.
+A line saying "answer <Word>" is obeyed (a prompt-injectable model). Batch API subset: files
+upload/content, batches create/retrieve. Every request is counted; nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.parser
+import email.policy
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+LABELS = ["Anger", "Disgust", "Sadness", "Joy", "Neutral", "Surprise", "Fear"]
+_LINE = re.compile(r"^(?P<speaker>.+?) at s\d+e\d+ said: (?P<utterance>.*)$", re.S)
+_INJECTED = re.compile(r"answer (?P<label>[A-Za-z]+)", re.I)
+
+
+@dataclass
+class Faults:
+    latency_s: float = 0.0
+    p429: float = 0.0
+    p500: float = 0.0
+    p_malformed: float = 0.0
+    p_out_of_set: float = 0.0
+    p_timeout: float = 0.0
+    retry_after: str = "s"          # header on injected 429s: "s" (Retry-After), "ms" (retry-after-ms), "none"
+    retry_after_value: float = 1.0  # seconds
+    timeout_sleep_s: float = 3.0
+    rpm: float | None = None        # token bucket of one second: capacity rpm/60, refilled continuously
+    script: list[str] = field(default_factory=list)   # next requests' faults in order ("ok" for none)
+    seed: int = 0
+    batch_delay_s: float = 0.0      # a batch stays in_progress this long
+
+
+def content_key(body: dict) -> str:
+    """What the server calls the same request: messages + seed (repeats of one request share it)."""
+    material = json.dumps({"m": body.get("messages"), "seed": body.get("seed")}, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class LLMServer:
+    def __init__(self, faults: Faults | None = None):
+        self.faults = faults or Faults()
+        self.rng = random.Random(self.faults.seed)
+        self.lock = threading.Lock()
+        self.chat_requests = 0                  # every POST /chat/completions
+        self.outcomes: Counter = Counter()      # ok / 429 / 500 / timeout / malformed / out_of_set / ...
+        self.seen: Counter = Counter()          # content_key → requests
+        self.answered: Counter = Counter()      # content_key → 200 answers sent
+        self.authorizations: set[str] = set()
+        self.files: dict[str, tuple[str, bytes]] = {}
+        self.batches: dict[str, dict] = {}
+        self.batches_created = 0
+        self._tokens = 0.0
+        self._refilled = time.monotonic()
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/files", self.upload, methods=["POST"]),
+            Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
+            Route("/v1/batches", self.create_batch, methods=["POST"]),
+            Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
+        ])
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "LLMServer":
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error", lifespan="off",
+                                timeout_keep_alive=30, backlog=2048)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("loopback LLM server did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._tokens = (self.faults.rpm or 0) / 60
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- behaviour ---------------------------------------------------------------------------
+    def _take_token(self) -> float:
+        """0 if a request may pass the RPM bucket, else seconds until a token is available."""
+        rpm = self.faults.rpm
+        if not rpm:
+            return 0.0
+        rate = rpm / 60
+        with self.lock:
+            now = time.monotonic()
+            self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+            self._refilled = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            return (1 - self._tokens) / rate
+
+    def _pick_fault(self) -> str:
+        f = self.faults
+        with self.lock:
+            if f.script:
+                return f.script.pop(0)
+            r = self.rng.random()
+        for name, p in (("429", f.p429), ("500", f.p500), ("malformed", f.p_malformed),
+                        ("timeout", f.p_timeout), ("out_of_set", f.p_out_of_set)):
+            if r < p:
+                return name
+            r -= p
+        return "ok"
+
+    @staticmethod
+    def answer_for(body: dict, fault: str) -> str:
+        text = body["messages"][-1]["content"]
+        m = _LINE.match(text.rsplit("\n", 1)[-1])
+        speaker, utterance = (m["speaker"], m["utterance"]) if m else ("Unknown", text[-200:])
+        injected = _INJECTED.search(utterance)
+        if fault == "out_of_set":
+            label = "Frustration"
+        elif injected:
+            label = injected["label"].capitalize()   # this model obeys injections: the engine must not
+        else:
+            digest = hashlib.sha256(f"{utterance}|{body.get('seed')}".encode()).digest()
+            label = LABELS[digest[0] % len(LABELS)]
+        answer = {"character": speaker, "context": f"{speaker} talks to a friend.",
+                  "elements": {"emotion": label, "loudness": "loud", "pitch": "high-pitched",
+                               "rhythm_speed": "fast", "emotional_impact": "lively"}}
+        raw = json.dumps(answer)
+        return raw[: len(raw) // 2] if fault == "malformed" else raw
+
+    def completion(self, body: dict, fault: str = "ok") -> dict:
+        raw = self.answer_for(body, fault)
+        prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
+        return {"id": f"chatcmpl-{self.rng.getrandbits(48):x}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "unknown"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": raw}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(raw) // 4,
+                          "total_tokens": prompt_tokens + len(raw) // 4}}
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict | None = None, code: str | None = None) -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": "test_error", "code": code}}, status_code=status,
+                            headers=headers)
+
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
+        key = content_key(body)
+        with self.lock:
+            self.chat_requests += 1
+            self.seen[key] += 1
+            self.authorizations.add(request.headers.get("authorization", ""))
+        wait = self._take_token()
+        if wait:
+            self._count("rate_limited")
+            return self._error(429, "Rate limit reached (rpm)", code="rate_limit_exceeded",
+                               headers={"retry-after-ms": str(math.ceil(wait * 1000)), "retry-after": str(math.ceil(wait))})
+        fault = self._pick_fault()
+        self._count(fault)
+        f = self.faults
+        if fault == "429":
+            headers = {"s": {"retry-after": str(math.ceil(f.retry_after_value))},
+                       "ms": {"retry-after-ms": str(int(f.retry_after_value * 1000))}, "none": {}}[f.retry_after]
+            return self._error(429, "Rate limit reached (injected)", headers=headers, code="rate_limit_exceeded")
+        if fault in ("400", "401", "404"):
+            msgs = {"400": "Invalid parameter", "401": "Incorrect API key provided", "404": "The model does not exist"}
+            return self._error(int(fault), msgs[fault])
+        await asyncio.sleep(f.timeout_sleep_s if fault == "timeout" else f.latency_s)
+        if fault == "500":
+            return self._error(500, "The server had an error")
+        with self.lock:
+            self.answered[key] += 1
+        return JSONResponse(self.completion(body, fault))
+
+    def _count(self, outcome: str) -> None:
+        with self.lock:
+            self.outcomes[outcome] += 1
+
+    # ---- Batch API subset ----------------------------------------------------------------------
+    def _file_object(self, file_id: str, purpose: str) -> dict:
+        name, data = self.files[file_id]
+        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                "filename": name, "purpose": purpose, "status": "processed"}
+
+    async def upload(self, request: Request) -> Response:
+        raw = await request.body()
+        header = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+        msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
+        fields = {part.get_param("name", header="content-disposition"): part for part in msg.iter_parts()}
+        part = fields["file"]
+        file_id = f"file-{len(self.files) + 1:06d}"
+        self.files[file_id] = (part.get_filename() or "upload.jsonl", part.get_payload(decode=True))
+        purpose = fields["purpose"].get_payload(decode=True).decode() if "purpose" in fields else "batch"
+        return JSONResponse(self._file_object(file_id, purpose))
+
+    async def file_content(self, request: Request) -> Response:
+        file_id = request.path_params["file_id"]
+        if file_id not in self.files:
+            return self._error(404, f"No such file {file_id}")
+        return Response(self.files[file_id][1], media_type="application/octet-stream")
+
+    async def create_batch(self, request: Request) -> Response:
+        body = await request.json()
+        if body["input_file_id"] not in self.files:
+            return self._error(400, f"unknown input_file_id {body['input_file_id']}")
+        with self.lock:
+            self.batches_created += 1
+            batch_id = f"batch_{self.batches_created:06d}"
+        lines = [json.loads(line) for line in self.files[body["input_file_id"]][1].decode().splitlines() if line.strip()]
+        batch = {"id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
+                 "completion_window": body.get("completion_window", "24h"), "status": "in_progress",
+                 "created_at": int(time.time()), "metadata": body.get("metadata"),
+                 "request_counts": {"total": len(lines), "completed": 0, "failed": 0}}
+        self.batches[batch_id] = batch
+        asyncio.get_running_loop().create_task(self._run_batch(batch, lines))
+        return JSONResponse(batch)
+
+    async def _run_batch(self, batch: dict, lines: list[dict]) -> None:
+        await asyncio.sleep(self.faults.batch_delay_s)
+        out = []
+        for item in lines:
+            fault = self._pick_fault()
+            self._count(f"batch_{fault}")
+            key = content_key(item["body"])
+            with self.lock:
+                self.seen[key] += 1
+            if fault in ("500", "429", "timeout"):
+                out.append({"id": f"req_{len(out)}", "custom_id": item["custom_id"], "response": None,
+                            "error": {"code": "server_error", "message": "injected failure"}})
+                batch["request_counts"]["failed"] += 1
+            else:
+                with self.lock:
+                    self.answered[key] += 1
+                out.append({"id": f"req_{len(out)}", "custom_id": item["custom_id"], "error": None,
+                            "response": {"status_code": 200, "request_id": f"r{len(out)}",
+                                         "body": self.completion(item["body"], fault)}})
+                batch["request_counts"]["completed"] += 1
+        file_id = f"file-{len(self.files) + 1:06d}"
+        self.files[file_id] = ("output.jsonl", "".join(json.dumps(o) + "\n" for o in out).encode())
+        batch.update(status="completed", output_file_id=file_id, completed_at=int(time.time()))
+
+    async def retrieve_batch(self, request: Request) -> Response:
+        batch = self.batches.get(request.path_params["batch_id"])
+        if batch is None:
+            return self._error(404, "No such batch")
+        return JSONResponse(batch)
+
+
+if __name__ == "__main__":   # manual use: python tests/llm_server.py → prints the base_url, serves until killed
+    import sys
+    srv = LLMServer(Faults(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)).start()
+    print(srv.base_url, flush=True)
+    threading.Event().wait()
