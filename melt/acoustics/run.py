@@ -47,7 +47,12 @@ def read_melt(melt_dir: Path) -> pd.DataFrame:
 
 
 def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
-    """eGeMAPS per prepared row with audio → (feature table for the parquet, per-row features, failures)."""
+    """eGeMAPS per prepared row with audio.
+
+    Returns the parquet table (measured rows: key, audio_sha256, 88 features), the features aligned
+    with `rows` (NaN when not measured), each row's audio status (measured / no_audio /
+    audio_failed) and the failure rows with their reasons.
+    """
     has_audio = rows["audio_path"] != ""
     result = extract(rows.loc[has_audio, "audio_path"], workers=params.workers,
                      cache_dir=params.cache_dir, progress=progress)
@@ -63,8 +68,8 @@ def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
     table = pd.concat([table, per_row.loc[table.index]], axis=1).reset_index(drop=True)
 
     failures = rows.loc[status != "measured", [*FEATURE_KEY, "audio_path"]].copy()
-    failures["reason"] = [reason.get(p, "no audio: the prepared row has no audio_path") if p else
-                          "no audio: the prepared row has no audio_path" for p in failures["audio_path"]]
+    no_audio = "no audio: the prepared row has no audio_path"
+    failures["reason"] = [reason[p] if p else no_audio for p in failures["audio_path"]]
     return table, per_row, status, failures
 
 
