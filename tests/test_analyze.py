@@ -7,6 +7,7 @@ import json
 import random
 from collections import Counter
 from itertools import permutations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,12 @@ from derive_fixtures import record, write_annotations, write_jsonl, write_prepar
 from melt.analysis import analyze, derive
 from melt.analysis.layout import RELEASED_COLUMNS
 from melt.analysis.params import AnalyzeParams, DeriveParams
+from melt.annotate.params import AnnotateParams, PromptsParams
+from melt.annotate.requests import write_prompts
+from melt.annotate.run import annotate
 from melt.data.labels import EMOTIONS
 
+REPO = Path(__file__).resolve().parents[1]
 OUT_OF_SET = ("frustration", "comfort", "excited")
 
 
@@ -42,27 +47,16 @@ def released_melt_files(folder, prepared, seed=3):
     return paths
 
 
-def labels_file_records(path, split):
-    """The records contracts.md specifies for annotate's labels-file backend (one sample, the file's label)."""
-    out = []
-    for r in pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records"):
-        raw = r["llm_label"]
-        label = raw.strip().lower()
-        ok = label in EMOTIONS
-        out.append({"split": split, "dialogue_id": int(r["Dialogue_ID"]), "utterance_id": int(r["Utterance_ID"]),
-                    "sample": 0, "key": f"{split}-{r['filename']}", "backend": "labels-file", "model": path.name,
-                    "status": "ok" if ok else "invalid", "label": label if ok else None,
-                    "parsed": {"elements": {"emotion": raw}}, "raw": raw,
-                    "error": None if ok else f"out-of-set label '{label}'",
-                    "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0, "attempts": 1})
-    return out
-
-
 def test_labels_file_import_matches_direct_pandas(tmp_path):
     prepared = write_prepared(tmp_path / "prepared", sizes=(("train", 60), ("dev", 21), ("test", 45)))
     files = released_melt_files(tmp_path / "released", prepared)
-    for split, path in files.items():
-        write_jsonl(tmp_path / f"ann/{split}.jsonl", labels_file_records(path, split))
+    # the real prompts + annotate (labels-file backend) library entry points, as the stages call them
+    params = AnnotateParams(backend="labels-file", labels_files=files)
+    write_prompts(tmp_path / "prepared", tmp_path / "prompts", PromptsParams(), params, templates_dir=REPO / "prompts")
+    annotate(params, prompts_dir=tmp_path / "prompts", out_dir=tmp_path / "ann", cache_dir=tmp_path / "cache",
+             metrics_path=tmp_path / "annotate.json", progress=False)
+    first = json.loads((tmp_path / "ann/train.jsonl").read_text().splitlines()[0])
+    assert (first["backend"], first["status"], first["error"]) == ("labels-file", "invalid", "out-of-set label 'frustration'")
     derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json")
     report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json", tmp_path / "plots")
     assert json.loads((tmp_path / "a.json").read_text()) == report
