@@ -109,6 +109,8 @@ def test_known_tones_score_high_and_bad_audio_is_recorded(tmp_path):
     assert metrics["splits"]["test"]["loudness"]["missing_description"] == 1
     assert metrics["unmappable"]["pitch"] == [{"description": "varied, rising", "count": 1, "reason": "no rule matched"}]
     assert metrics["audio"]["test"] == {"prepared": 13, "measured": 10, "no_audio": 1, "audio_failed": 2}
+    reasons = metrics["audio_failure_reasons"]
+    assert (reasons["no audio"], reasons["silent"], reasons["unreadable"], reasons["missing"]) == (1, 1, 1, 0)
 
     failures = pd.read_csv(tmp_path / "out" / "audio_failures.csv").set_index("dialogue_id")["reason"]
     assert failures[900].startswith("no audio") and failures[901].startswith("silent")

@@ -11,7 +11,7 @@ import pandas as pd
 from melt.acoustics.descriptions import CHARACTERISTICS, load_rules
 from melt.acoustics.params import AcousticsParams
 from melt.acoustics.validate import KEY, acoustic_levels, describe_levels, join, summarize, unmappable_list
-from melt.data.egemaps import extract
+from melt.data.egemaps import FAILURE_KINDS, extract
 from melt.data.meld import SPLITS
 from melt.io import write_csv, write_json
 
@@ -73,6 +73,12 @@ def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
     return table, per_row, status, failures
 
 
+def _count_kinds(reasons: pd.Series) -> dict[str, int]:
+    """Failures by kind, every kind present (zeros too) so `dvc metrics diff` lines up across runs."""
+    counts = Counter(r.split(":")[0] for r in reasons)
+    return {kind: counts.pop(kind, 0) for kind in ("no audio", *FAILURE_KINDS)} | dict(counts)
+
+
 def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_path: Path,
         out_dir: Path, metrics_path: Path, plots_dir: Path, progress: bool = True) -> dict:
     rules = load_rules(params.rules)  # fail on a bad rules file before minutes of extraction
@@ -105,7 +111,7 @@ def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_pa
         "audio": {split: {"prepared": int((rows["split"] == split).sum()),
                           **{s: int(((rows["split"] == split) & (audio_status == s)).sum())
                              for s in ("measured", "no_audio", "audio_failed")}} for split in SPLITS},
-        "audio_failure_reasons": dict(Counter(r.split(":")[0] for r in failures["reason"])),
+        "audio_failure_reasons": _count_kinds(failures["reason"]),
         "splits": summarize(compared, list(SPLITS)),
         "unmappable": {name: unmappable_list(compared, name) for name in CHARACTERISTICS},
     }

@@ -28,6 +28,8 @@ PITCH_FEATURE = "F0semitoneFrom27.5Hz_sma3nz_amean"
 LOUDNESS_FEATURE = "loudness_sma3_amean"
 # Results depend on the feature set and the openSMILE build: both name the cache folder.
 CACHE_VERSION = f"{FEATURE_SET}-opensmile{opensmile.__version__}"
+# Every failure reason starts with one of these, then ": " and the detail.
+FAILURE_KINDS = ("missing", "unreadable", "empty", "silent", "corrupt", "opensmile failed", "too short")
 
 _smile: opensmile.Smile | None = None  # one per worker process, built on first use
 
