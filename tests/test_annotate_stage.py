@@ -1,0 +1,114 @@
+"""The annotate stage as a process: kill -9 and resume, the API-key canary, reverts at zero cost, the pipeline."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from annotate_helpers import make_prompts, read_annotations, server_params
+from conftest import REPO, copy_repo, run, run_env
+from llm_server import Faults, LLMServer
+from melt.annotate.cache import ResponseCache
+from melt.data.labels import EMOTIONS
+
+STAGE = REPO / "stages" / "annotate.py"
+
+
+def test_kill_9_then_rerun_keeps_every_completed_answer(tmp_path):
+    n, concurrency = 40, 4
+    with LLMServer(Faults(latency_s=0.15)) as srv:
+        params = server_params(srv, concurrency=concurrency)
+        make_prompts(tmp_path, n, params)
+        (tmp_path / "data").mkdir()
+        (tmp_path / "prompts").rename(tmp_path / "data/prompts")
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump({"annotate": json.loads(params.model_dump_json())}))
+        proc = subprocess.Popen([sys.executable, str(STAGE)], cwd=tmp_path, env=run_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while sum(srv.answered.values()) < 15 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        first_requests = srv.chat_requests
+        cached = len(ResponseCache(tmp_path / "cache/llm"))
+        assert 15 - concurrency <= cached < n and first_requests < n   # answers on the wire at the kill are lost
+        run([sys.executable, str(STAGE)], tmp_path)
+        second_requests = srv.chat_requests - first_requests
+        repeats = sum(c - 1 for c in srv.seen.values() if c > 1)
+    assert second_requests == n - cached          # only the requests not completed before the kill
+    assert repeats <= concurrency                 # in flight at the kill: asked again
+    assert len(srv.seen) == n
+    recs = read_annotations(tmp_path / "data/annotations")
+    assert len(recs) == n and all(r["status"] == "ok" for r in recs)
+
+
+def _tiny_meld(root: Path) -> Path:
+    from conftest import meld_row, write_meld_csv
+    lines = ["I can't believe it, this is amazing!", "Please pass me the salt now.", "I am so sorry about that.",
+             "Why would you do that to me?", "That smells really gross today."]
+    for split, n in (("train", 10), ("dev", 2), ("test", 3)):
+        rows = [meld_row(i + 1, f"{lines[i % 5]} ({split} {i})", "Ana" if i % 2 else "Ben", i, 0, 10.0 + 3 * i,
+                         12.0 + 3 * i) for i in range(n)]
+        write_meld_csv(root / f"{split}_sent_emo.csv", rows)
+    return root
+
+
+def _set_params(repo: Path, **sections) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params.setdefault(section, {}).update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_dvc_canary_and_revert_costs_nothing(tmp_path):
+    canary = "sk-canary-" + secrets.token_hex(12)   # random: no file of the copy holds it beforehand
+    repo = copy_repo(tmp_path / "repo")
+    meld = _tiny_meld(tmp_path / "meld")
+    env = {**run_env(), "OPENAI_API_KEY": canary}
+    with LLMServer(Faults(latency_s=0.01)) as srv:
+        _set_params(repo, data={"source": "meld", "meld_dir": str(meld)}, prepare={"min_speaker_utterances": 1},
+                    annotate={"backend": "openai", "base_url": srv.base_url, "concurrency": 4})
+        run(["dvc", "repro", "annotate"], repo, env=env)
+        after_first = srv.chat_requests
+        assert after_first == 15 and f"Bearer {canary}" in srv.authorizations
+        _set_params(repo, prompts={"show": "Other Show"})
+        run(["dvc", "repro", "annotate"], repo, env=env)
+        after_second = srv.chat_requests
+        assert after_second == 30
+        _set_params(repo, prompts={"show": "Friends"})   # revert: every answer is in the cache
+        run(["dvc", "repro", "annotate"], repo, env=env)
+        assert srv.chat_requests == after_second
+        assert json.loads((repo / "metrics/annotate.json").read_text())["cache_hits"] == 15
+        assert "up to date" in run(["dvc", "status", "annotate"], repo, env=env).stdout.lower()
+    hits = [p for p in repo.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
+    assert hits == []
+    assert (repo / "dvc.lock").is_file() and any((repo / ".dvc/cache").rglob("*"))
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert "cache/llm" in {o["path"] for o in lock["stages"]["annotate"]["outs"]}   # versioned by DVC
+
+
+def test_pipeline_annotations_on_demo(reproduced):
+    metrics = json.loads((reproduced / "metrics/annotate.json").read_text())
+    assert metrics["backend"] == "offline" and metrics["model"] == "offline-heuristic-v1" and metrics["heuristic_baseline"]
+    for key in ("requests_sent", "cache_hits", "failed", "prompt_tokens", "completion_tokens", "cost_usd"):
+        assert key in metrics
+    total = 0
+    for split in ("train", "dev", "test"):
+        prepared = pd.read_csv(reproduced / f"data/prepared/{split}.csv")
+        recs = read_annotations(reproduced / "data/annotations", split)
+        prompts = (reproduced / f"data/prompts/{split}.jsonl").read_text().splitlines()
+        assert len(recs) == len(prepared) == len(prompts)
+        assert [(r["dialogue_id"], r["utterance_id"]) for r in recs] == \
+            list(zip(prepared["dialogue_id"], prepared["utterance_id"]))
+        assert all(r["status"] == "ok" and r["label"] in EMOTIONS for r in recs)
+        total += len(recs)
+    assert metrics["requests"] == total and metrics["failed"] == 0
+    assert any((reproduced / "cache/llm").glob("*.jsonl"))
