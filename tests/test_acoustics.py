@@ -231,3 +231,26 @@ def test_demo_known_prosody_scores_high_and_shuffled_is_near_chance(demo_prepare
                                     list(rng.permutation(demo_descriptions(rows, "loudness")))))
     for name in ("pitch", "loudness"):
         assert shuffled["splits"]["all"][name]["uar"] < 0.5, shuffled["splits"]["all"][name]
+
+
+def test_unvoiced_and_speaker_baseline_statuses():
+    from melt.acoustics.levels import FEATURES
+    from melt.acoustics.validate import acoustic_levels, describe_levels, join
+
+    rows = pd.DataFrame({"split": "test", "dialogue_id": range(6), "utterance_id": 0,
+                         "speaker": ["ana"] * 4 + ["ben", "cleo"],
+                         "audio_status": ["measured"] * 5 + ["no_audio"]})
+    features = pd.DataFrame({FEATURES["pitch"]: [30.0, 32.0, 0.0, 35.0, 40.0, None],
+                             FEATURES["loudness"]: [0.2, 0.4, 0.3, 0.8, 0.5, None]})
+    raw, _ = acoustic_levels(rows, features, "none", 0.3, 0.7)
+    assert list(raw["pitch_status"]) == ["measured", "measured", "unvoiced", "measured", "measured", "no_audio"]
+    assert raw["pitch_acoustic"].notna().sum() == 4 and raw["loudness_acoustic"].notna().sum() == 5
+    z, _ = acoustic_levels(rows, features, "speaker", 0.3, 0.7)
+    # ben has a single utterance: no per-speaker baseline to compare with
+    assert z.loc[4, "pitch_status"] == "no_speaker_baseline" and pd.isna(z.loc[4, "pitch_acoustic"])
+
+    melt = pd.DataFrame({"split": "test", "dialogue_id": [0, 99], "utterance_id": 0,
+                         "pitch": ["high", "low"], "loudness": ["soft", ""]})
+    joined = join(describe_levels(melt, load_rules(DEFAULT_RULES)), raw.drop(columns=["audio_status"]))
+    assert list(joined["pitch_status"]) == ["measured", "not_in_prepared"]
+    assert list(joined["loudness_description_status"]) == ["mapped", "missing_description"]
