@@ -1,0 +1,53 @@
+"""derive → analyze → publish inside the full offline `dvc repro` on the demo corpus."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from datasets import load_dataset
+
+from conftest import run
+from melt.analysis.layout import MELT_COLUMNS
+from melt.data.labels import EMOTIONS
+
+SPLITS = ("train", "dev", "test")
+
+
+def test_every_prepared_row_is_labelled_or_excluded(reproduced):
+    excluded = pd.read_csv(reproduced / "data/melt/excluded.csv")
+    derive = json.loads((reproduced / "metrics/derive.json").read_text())
+    for split in SPLITS:
+        prepared = pd.read_csv(reproduced / f"data/prepared/{split}.csv")
+        melt = pd.read_csv(reproduced / f"data/melt/{split}.csv")
+        assert list(melt.columns) == list(MELT_COLUMNS)
+        assert len(melt) + (excluded["split"] == split).sum() == len(prepared) > 0
+        assert set(melt["llm_label"]) <= set(EMOTIONS)
+        assert derive["splits"][split]["labelled"] == len(melt)
+
+
+def test_analysis_metrics_and_confusion_plot_render(reproduced, tmp_path):
+    report = json.loads((reproduced / "metrics/analysis.json").read_text())
+    for split in SPLITS:
+        r = report["splits"][split]
+        melt = pd.read_csv(reproduced / f"data/melt/{split}.csv")
+        assert r["rows"] == len(melt)
+        assert sum(map(sum, r["confusion"]["matrix"])) == r["n"] == len(melt)
+        assert r["change_rate"] == round(float((melt["Emotion"] != melt["llm_label"]).mean()), 4)
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], reproduced).stdout)["data"]
+    plot = shown["metrics/analysis_confusion/test.csv"][0]
+    spec = plot["content"].get("spec", plot["content"])
+    assert spec["encoding"]["x"]["field"] == "melt" and spec["encoding"]["y"]["field"] == "meld"
+    assert len(plot["content"]["data"]["values"]) == report["splits"]["test"]["rows"]
+    html_dir = tmp_path / "plots-html"
+    run(["dvc", "plots", "show", "-o", str(html_dir)], reproduced)
+    assert "analysis_confusion" in (html_dir / "index.html").read_text()
+
+
+def test_published_repo_loads(reproduced, tmp_path):
+    ds = load_dataset(str(reproduced / "data/hub"), cache_dir=str(tmp_path / "hf"))
+    for split in SPLITS:
+        assert ds[split].features["llm_label"].names == list(EMOTIONS)
+        assert len(ds[split]) == len(pd.read_csv(reproduced / f"data/melt/{split}.csv"))
+    prov = json.loads((reproduced / "data/hub/provenance.json").read_text())
+    assert prov["dvc_lock"]["derive"]["outs"]["data/melt"].endswith(".dir")
