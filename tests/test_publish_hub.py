@@ -75,6 +75,6 @@ def test_publish_push_then_load_dataset_round_trip(tmp_path):
     for text in (pushed.stdout, pushed.stderr, loaded.stdout, loaded.stderr, anonymous.stdout, anonymous.stderr,
                  "\n".join(hub.requests)):
         assert TOKEN not in text
-    for content in [*repo.files.values(), *(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
-                                            and "hf-" not in p.as_posix())]:
+    # nowhere on disk either: not in data/hub, params.yaml, nor the HF caches of the three runs
+    for content in [*repo.files.values(), *(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())]:
         assert TOKEN.encode() not in content
