@@ -78,6 +78,8 @@ class LLMServer:
             Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
             Route("/v1/batches", self.create_batch, methods=["POST"]),
             Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
+            Route("/_config", self.configure, methods=["POST"]),   # for a server in another process
+            Route("/_stats", self.stats, methods=["GET"]),
         ])
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -209,6 +211,23 @@ class LLMServer:
         with self.lock:
             self.outcomes[outcome] += 1
 
+    def reset(self, faults: Faults) -> None:
+        with self.lock:
+            self.faults, self.rng = faults, random.Random(faults.seed)
+            self.chat_requests = 0
+            self.outcomes, self.seen, self.answered = Counter(), Counter(), Counter()
+            self._tokens, self._refilled = (faults.rpm or 0) / 60, time.monotonic()
+
+    async def configure(self, request: Request) -> Response:
+        self.reset(Faults(**(await request.json())))
+        return JSONResponse({"ok": True})
+
+    async def stats(self, request: Request) -> Response:
+        with self.lock:
+            return JSONResponse({"chat_requests": self.chat_requests, "outcomes": dict(self.outcomes),
+                                 "unique": len(self.seen), "repeats": sum(c - 1 for c in self.seen.values()),
+                                 "answered": sum(self.answered.values())})
+
     # ---- Batch API subset ----------------------------------------------------------------------
     def _file_object(self, file_id: str, purpose: str) -> dict:
         name, data = self.files[file_id]
@@ -279,8 +298,8 @@ class LLMServer:
         return JSONResponse(batch)
 
 
-if __name__ == "__main__":   # manual use: python tests/llm_server.py → prints the base_url, serves until killed
+if __name__ == "__main__":   # python tests/llm_server.py ['{"latency_s": 0.2}'] → prints the base_url, serves until killed
     import sys
-    srv = LLMServer(Faults(latency_s=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)).start()
+    srv = LLMServer(Faults(**json.loads(sys.argv[1])) if len(sys.argv) > 1 else None).start()
     print(srv.base_url, flush=True)
     threading.Event().wait()

@@ -10,13 +10,14 @@ import hashlib
 import json
 from pathlib import Path
 from string import Template
-from typing import Iterator
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterator
 
 from melt.annotate.heuristic import HEURISTIC_ID
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.labels import EMOTIONS
+
+if TYPE_CHECKING:   # pandas only where prepared CSVs are read: the engine path stays small
+    import pandas as pd
 
 LABEL_CHOICES = [e.capitalize() for e in EMOTIONS]
 
@@ -102,7 +103,7 @@ def render(template: Template, show: str, row: dict) -> str:
                                episode=int(row["Episode"]), utterance=str(row["Utterance"]).strip())
 
 
-def build_requests(prepared: pd.DataFrame, split: str, template: Template, prompts: PromptsParams,
+def build_requests(prepared: "pd.DataFrame", split: str, template: Template, prompts: PromptsParams,
                    annotate: AnnotateParams) -> Iterator[dict]:
     provider, model = annotate.provider_name, effective_model(annotate)
     fmt = response_format_body(annotate.response_format)
@@ -121,6 +122,8 @@ def build_requests(prepared: pd.DataFrame, split: str, template: Template, promp
 def write_prompts(prepared_dir: Path, out_dir: Path, prompts: PromptsParams, annotate: AnnotateParams,
                   splits=("train", "dev", "test"), templates_dir: Path = Path("prompts")) -> dict[str, int]:
     """data/prepared/{split}.csv → data/prompts/{split}.jsonl; returns requests per split."""
+    import pandas as pd
+
     from melt.io import write_text
 
     template = load_template(prompts.template, templates_dir)

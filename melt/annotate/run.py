@@ -10,10 +10,9 @@ from pathlib import Path
 from melt.annotate.backends import OfflineBackend, OpenAIBackend, estimate_prompt_tokens
 from melt.annotate.cache import ResponseCache
 from melt.annotate.engine import Engine, Progress, SplitWriter, Stats, cost_of, next_needed, resolve, summarize
-from melt.annotate.labels_file import label_record, load_labels
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import iter_prompts
-from melt.io import write_json
+from melt.annotate.files import write_json
 
 SPLITS = ("train", "dev", "test")
 
@@ -66,6 +65,7 @@ def annotate(params: AnnotateParams, prompts_dir="data/prompts", out_dir="data/a
     writer = SplitWriter(out_dir)
 
     if params.backend == "labels-file":
+        from melt.annotate.labels_file import label_record, load_labels   # pandas: only for this backend
         labels = {s: load_labels(p) for s, p in params.labels_files.items()}
         sources = {s: Path(p).name for s, p in params.labels_files.items()}
         summary = summarize((label_record(p, labels.get(p["split"]), sources.get(p["split"]))
