@@ -1,0 +1,98 @@
+"""Frozen SSL backbones from the Hub or a local folder: load them, fingerprint them, pool their layers.
+
+`layer_means(model, wave)` is the feature the cache stores: for every hidden state (the CNN-projected
+input and each transformer layer) the mean over frames. Running one utterance at a time needs no padding,
+so this is exactly masked mean pooling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import torch
+
+from melt.ser.registry import BackboneSpec
+
+
+def load_backbone(spec: BackboneSpec, finetune: bool = False, device: str | torch.device = "cpu"):
+    """The model behind `spec`, through `from_pretrained` (Hub id or local folder).
+
+    LayerDrop and time masking are switched off: LayerDrop changes the number of hidden states and the
+    weighted layer sum needs all of them (DESIGN.md)."""
+    from transformers import AutoModel, Wav2Vec2Model
+
+    cls = Wav2Vec2Model if spec.loader == "wav2vec2" else AutoModel
+    model = cls.from_pretrained(spec.id, revision=spec.revision, layerdrop=0.0, mask_time_prob=0.0)
+    model.to(device)
+    if finetune:
+        model.train()
+        # The CNN feature encoder stays frozen, as is usual when fine-tuning wav2vec2-style models.
+        if hasattr(model, "freeze_feature_encoder"):
+            model.freeze_feature_encoder()
+    else:
+        model.eval()
+        model.requires_grad_(False)
+    return model
+
+
+def fingerprint(spec: BackboneSpec, model, normalized: bool) -> dict:
+    """What determines the backbone's outputs: id, requested revision, resolved commit, config, weights."""
+    config = model.config.to_dict()
+    config.pop("_commit_hash", None)
+    config.pop("transformers_version", None)
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    info = {"id": spec.id, "revision": spec.revision, "commit": getattr(model.config, "_commit_hash", None),
+            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+            "weights_sha256": weights.hexdigest(), "normalized_input": normalized}
+    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    return info
+
+
+def frame_mask(model, lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(B, T) boolean mask of the frames that come from real samples (not padding)."""
+    frames = model._get_feat_extract_output_lengths(lengths)
+    return torch.arange(n_frames, device=lengths.device)[None, :] < frames[:, None]
+
+
+def takes_attention_mask(model) -> bool:
+    """wav2vec2-base-style models (group norm in the CNN) were trained without an attention mask."""
+    return getattr(model.config, "feat_extract_norm", "layer") == "layer"
+
+
+def hidden_states(model, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stacked hidden states (B, L, T, D) of a zero-padded batch, and the frame mask (B, T)."""
+    attention = (torch.arange(waves.shape[1], device=waves.device)[None, :] < lengths[:, None]).long()
+    kwargs = {"attention_mask": attention} if takes_attention_mask(model) else {}
+    out = model(waves, output_hidden_states=True, **kwargs)
+    states = torch.stack(out.hidden_states, dim=1)
+    return states, frame_mask(model, lengths, states.shape[2])
+
+
+def wants_normalized_input(spec: BackboneSpec) -> bool:
+    """Whether the model's feature extractor normalises each waveform (zero mean, unit variance)."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(spec.id, revision=spec.revision)
+    except (OSError, ValueError):  # a folder without preprocessor_config.json (e.g. tiny test models)
+        return False
+    return bool(getattr(extractor, "do_normalize", False))
+
+
+def normalize(wave: np.ndarray) -> np.ndarray:
+    """Wav2Vec2FeatureExtractor's zero-mean unit-variance normalisation."""
+    return (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+
+
+@torch.inference_mode()
+def layer_means(model, wave: np.ndarray) -> np.ndarray:
+    """(L, D) float32: per-layer mean over the frames of one whole (unpadded) waveform."""
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(device)
+    out = model(x, output_hidden_states=True)
+    return torch.stack([h[0].mean(dim=0) for h in out.hidden_states]).float().cpu().numpy()

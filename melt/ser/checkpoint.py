@@ -1,0 +1,54 @@
+"""Checkpoints in `models/<backbone>/<labels>/`.
+
+config.json             backbone name, spec (Hub id / folder, revision, loader), fingerprint, layers, dim,
+                        label set, hyperparameters, heads: {target: {dir, classes}}, default head
+heads/<head>/model.safetensors   head weights (layer weights, standardisation, MLP)
+heads/<head>/label_map.json      class index → emotion
+heads/<head>/backbone/           the fine-tuned backbone (ser.finetune only)
+history.json            per-head per-epoch training loss; training.json: rows per class and exclusions
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from melt.io import write_json
+from melt.ser.model import WeightedLayerHead
+
+CONFIG = "config.json"
+
+
+def save_head(model_dir: Path, head_name: str, head: WeightedLayerHead, classes: tuple[str, ...],
+              backbone=None) -> str:
+    folder = Path(model_dir) / "heads" / head_name
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in head.state_dict().items()}, str(folder / "model.safetensors"))
+    write_json(folder / "label_map.json", {str(i): c for i, c in enumerate(classes)})
+    if backbone is not None:
+        backbone.save_pretrained(folder / "backbone")
+    return folder.relative_to(model_dir).as_posix()
+
+
+def read_config(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a SER checkpoint (no {CONFIG}; run the train stage)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_head(model_dir: str | Path, head_dir: str, config: dict) -> tuple[WeightedLayerHead, tuple[str, ...]]:
+    folder = Path(model_dir) / head_dir
+    label_map = json.loads((folder / "label_map.json").read_text(encoding="utf-8"))
+    classes = tuple(label_map[str(i)] for i in range(len(label_map)))
+    hp = config["hyperparameters"]
+    head = WeightedLayerHead(config["layers"], config["dim"], hp["hidden_size"], len(classes), hp["dropout"])
+    head.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return head.eval(), classes
+
+
+def finetuned_backbone_dir(model_dir: str | Path, head_dir: str) -> Path | None:
+    folder = Path(model_dir) / head_dir / "backbone"
+    return folder if folder.is_dir() else None

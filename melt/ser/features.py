@@ -1,0 +1,185 @@
+"""The `features` stage: pooled backbone features for every utterance the SER stages need, via the cache.
+
+Items: the prepared MELD-format splits (`data/prepared/{train,dev,test}.csv`) and the evaluation corpora.
+Training utterances (split `train`) get the crop policy (up to `train_crops` seeded `crop_s` windows; a
+shorter utterance is used whole, unpadded); everything else is pooled over the whole utterance. The eGeMAPS
+backbone has no frames to crop: its 88 functionals of the whole utterance are its single "layer".
+Output folder: `store/` (see melt.ser.cache), `index.csv` (one row per item with status and reason),
+`info.json` (backbone fingerprint, layer count and size, how many vectors were extracted vs reused).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from melt.data.audio import AudioError, load_audio, SAMPLE_RATE
+from melt.data.corpora import read_corpus
+from melt.io import write_csv, write_json
+from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy, sha256_file
+from melt.ser.params import SerParams
+from melt.ser.registry import EGEMAPS, BackboneSpec
+
+SPLITS = ("train", "dev", "test")
+INDEX_COLUMNS = ["set", "item_id", "split", "dialogue_id", "utterance_id", "audio_path", "speaker", "emotion",
+                 "audio_sha256", "policy", "vectors", "status", "reason"]
+
+
+def melt_item_id(dialogue_id, utterance_id) -> str:
+    return f"dia{int(dialogue_id)}_utt{int(utterance_id)}"
+
+
+def collect_items(prepared_dir: str | Path, ser: SerParams) -> pd.DataFrame:
+    """Prepared split rows and evaluation-corpus items, one row each, before hashing."""
+    frames = []
+    for split in SPLITS:
+        path = Path(prepared_dir) / f"{split}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing (run the prepare stage first)")
+        df = pd.read_csv(path, usecols=["split", "dialogue_id", "utterance_id", "audio_path", "Speaker"])
+        if df["audio_path"].isna().any():
+            row = int(df.index[df["audio_path"].isna()][0]) + 2
+            raise ValueError(f"{path}: row {row}: no audio_path (SER needs the audio)")
+        frames.append(pd.DataFrame({
+            "set": split, "item_id": [melt_item_id(d, u) for d, u in zip(df["dialogue_id"], df["utterance_id"])],
+            "split": split, "dialogue_id": df["dialogue_id"], "utterance_id": df["utterance_id"],
+            "audio_path": df["audio_path"], "speaker": df["Speaker"], "emotion": None, "reason": None}))
+    for name in ser.eval_corpora:
+        corpus = read_corpus(name, getattr(ser.corpora, name).path)
+        frames.append(pd.DataFrame({"set": name, "item_id": corpus["item_id"], "split": None, "dialogue_id": None,
+                                    "utterance_id": None, "audio_path": corpus["audio_path"],
+                                    "speaker": corpus["speaker"], "emotion": corpus["emotion"],
+                                    "reason": corpus["reason"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+class SslExtractor:
+    """A frozen transformers backbone: per-layer mean-pooled hidden states."""
+
+    def __init__(self, spec: BackboneSpec, device: str = "cpu"):
+        from melt.ser.backbones import fingerprint, load_backbone, wants_normalized_input
+
+        self.model = load_backbone(spec, device=device)
+        self.normalized = wants_normalized_input(spec)
+        self.info = fingerprint(spec, self.model, self.normalized)
+
+    def compute(self, path: str, sha: str, policy: str, crop_samples: int, crops: int) -> np.ndarray:
+        from melt.ser.backbones import layer_means, normalize
+
+        wave = load_audio(path)
+        if wave.size == 0:
+            raise AudioError("empty audio")
+        starts = [0] if policy == FULL else crop_offsets(sha, wave.size, crop_samples, crops)
+        windows = [wave if policy == FULL else wave[o:o + crop_samples] for o in starts]
+        if self.normalized:
+            windows = [normalize(w) for w in windows]
+        return np.stack([layer_means(self.model, w) for w in windows])
+
+
+class EgemapsExtractor:
+    """openSMILE eGeMAPSv02 functionals (melt.data.egemaps): one "layer" of 88 values per utterance."""
+
+    def __init__(self, workers: int):
+        from melt.data.egemaps import CACHE_VERSION
+
+        self.workers = workers
+        self.info = {"id": EGEMAPS, "revision": None, "commit": None, "version": CACHE_VERSION,
+                     "key": f"egemaps-{CACHE_VERSION}"}
+
+    def compute_many(self, jobs: list[tuple[str, str]]) -> dict[str, np.ndarray | str]:
+        """{sha: (1, 1, 88) array or failure reason} for (path, sha) jobs, in worker processes."""
+        from melt.data.egemaps import egemaps_functionals
+
+        features, failures = egemaps_functionals([p for p, _ in jobs], workers=self.workers)
+        by_path = {p: s for p, s in jobs}
+        out: dict[str, np.ndarray | str] = {}
+        for path, values in features.iterrows():
+            out[by_path[path]] = values.to_numpy(dtype=np.float32)[None, None, :]
+        for path, reason in zip(failures["path"], failures["reason"]):
+            out[by_path[path]] = f"egemaps: {reason}"
+        return out
+
+
+def _distributed(device: str):
+    """accelerate's process state: rank/world under `accelerate launch`, one process otherwise."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=device == "cpu")
+
+
+def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, out_dir: str | Path,
+                     progress: bool = True) -> dict:
+    """Fill the store for every needed (policy, audio) pair not in it yet; write index.csv and info.json."""
+    spec = ser.backbone_spec(backbone)
+    out_dir = Path(out_dir)
+    state = _distributed(ser.device)
+    items = collect_items(prepared_dir, ser)
+
+    is_egemaps = spec.id == EGEMAPS
+    extractor = EgemapsExtractor(ser.egemaps_workers) if is_egemaps else SslExtractor(spec, device=state.device)
+    train_policy = FULL if is_egemaps else crop_policy(ser.crop_s, ser.train_crops)
+    store = FeatureStore(out_dir, extractor.info["key"])
+
+    items["status"] = np.where(items["reason"].isna(), "ok", "excluded")
+    items["policy"] = np.where(items["set"] == "train", train_policy, FULL)
+    shas = []
+    for path, status in zip(tqdm(items["audio_path"], desc="hashing audio", unit="file", disable=not progress),
+                            items["status"]):
+        try:
+            shas.append(sha256_file(path) if status == "ok" else None)
+        except OSError as err:
+            shas.append(f"!{err}")
+    items["audio_sha256"] = shas
+    unreadable = items["audio_sha256"].fillna("").str.startswith("!")
+    items.loc[unreadable, "reason"] = "audio missing or unreadable: " + items.loc[unreadable, "audio_sha256"].str[1:]
+    items.loc[unreadable, ["status", "audio_sha256"]] = ["failed", None]
+
+    ok = items["status"] == "ok"
+    jobs = items[ok].drop_duplicates(["policy", "audio_sha256"])
+    missing = jobs[[not store.has(p, s) for p, s in zip(jobs["policy"], jobs["audio_sha256"])]]
+    if ser.finetune:  # fine-tuning reads the audio itself: index the items, extract nothing
+        missing = missing.iloc[0:0]
+    mine = missing.iloc[state.process_index::state.num_processes]  # each process takes a share
+    failed: dict[tuple[str, str], str] = {}
+    crop_samples = int(round(ser.crop_s * SAMPLE_RATE))
+    if is_egemaps:
+        for sha, result in extractor.compute_many(list(zip(mine["audio_path"], mine["audio_sha256"]))).items():
+            if isinstance(result, str):
+                failed[(FULL, sha)] = result
+            else:
+                store.put(FULL, sha, result)
+    else:
+        for path, sha, policy in tqdm(list(zip(mine["audio_path"], mine["audio_sha256"], mine["policy"])),
+                                      desc=f"{backbone} features", unit="file", disable=not progress):
+            try:
+                store.put(policy, sha, extractor.compute(path, sha, policy, crop_samples, ser.train_crops))
+            except (AudioError, RuntimeError) as err:  # RuntimeError: too short for the CNN, etc.
+                failed[(policy, sha)] = f"{backbone} failed: {err}"
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return {}
+
+    for i in items.index[ok & (not ser.finetune)]:
+        key = (items.at[i, "policy"], items.at[i, "audio_sha256"])
+        if key in failed or not store.has(*key):
+            items.loc[i, ["status", "reason"]] = ["failed", failed.get(key, "extraction failed in another process")]
+    items["vectors"] = [store.relpath(p, s) if st == "ok" and not ser.finetune else None
+                        for p, s, st in zip(items["policy"], items["audio_sha256"], items["status"])]
+    write_csv(items[INDEX_COLUMNS], out_dir / "index.csv")
+
+    first = items[items["vectors"].notna()]
+    if ser.finetune:
+        shape = (1, extractor.model.config.num_hidden_layers + 1, extractor.model.config.hidden_size)
+    else:
+        shape = np.load(out_dir / first["vectors"].iloc[0]).shape if len(first) else (0, 0, 0)
+    info = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": extractor.info,
+            "train_policy": train_policy, "eval_policy": FULL, "crop_s": ser.crop_s, "train_crops": ser.train_crops,
+            "layers": int(shape[1]), "dim": int(shape[2]), "items": len(items),
+            "status": items["status"].value_counts().to_dict(),
+            "vectors_needed": len(jobs), "vectors_extracted": len(missing) - len(failed),
+            "vectors_reused": len(jobs) - len(missing), "vectors_failed": len(failed)}
+    write_json(out_dir / "info.json", info)
+    return info

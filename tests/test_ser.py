@@ -1,0 +1,317 @@
+"""SER registry: weighted-sum head, feature cache, train/evaluate round trip, label restriction, MLflow.
+
+Backbones are tiny random Wav2Vec2/HuBERT/WavLM models saved to a temp folder and loaded through
+`from_pretrained`; audio is synthetic tones whose pitch and loudness depend on the emotion.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from melt.ser.backbones import layer_means, load_backbone
+from melt.ser.data import Arrays
+from melt.ser.evaluate import evaluate_model
+from melt.ser.features import extract_features
+from melt.ser.model import WeightedLayerHead, masked_mean
+from melt.ser.params import SerParams
+from melt.ser.predict import predict_emotion
+from melt.ser.registry import BackboneSpec
+from melt.ser.train import train_models
+from melt.ser.training import HeadConfig, train_head
+
+TONES = {"anger": (330.0, 0.6), "sadness": (140.0, 0.12), "joy": (260.0, 0.4), "neutral": (190.0, 0.25)}
+TESS = {"anger": "angry", "sadness": "sad", "joy": "happy", "neutral": "neutral"}
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, conv_dim=(16, 16),
+            conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+            layerdrop=0.0, mask_time_prob=0.0)
+
+
+def write_voice(path: Path, seconds: float, freq: float, amp: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    wobble = 1 + 0.05 * np.sin(2 * np.pi * 3 * t)
+    signal = amp * np.sin(2 * np.pi * freq * wobble * t) + 0.01 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, signal.astype(np.float32), 16000, subtype="PCM_16")
+
+
+def tiny_model(folder: Path, kind: str, seed: int = 0) -> Path:
+    from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model, WavLMConfig, WavLMModel
+
+    config_cls, model_cls = {"wav2vec2": (Wav2Vec2Config, Wav2Vec2Model), "hubert": (HubertConfig, HubertModel),
+                             "wavlm": (WavLMConfig, WavLMModel)}[kind]
+    torch.manual_seed(seed)
+    model_cls(config_cls(**TINY)).save_pretrained(folder)
+    return folder
+
+
+def make_data(root: Path, per_class: int = 5) -> dict[str, Path]:
+    """prepared/ and melt/ CSVs, their audio, and an acted corpus in TESS layout."""
+    labels = list(TONES)
+    prepared, melt = {}, {}
+    for s, split in enumerate(("train", "dev", "test")):
+        rows = []
+        for i in range(per_class * len(labels)):
+            label = labels[i % len(labels)]
+            freq, amp = TONES[label]
+            seconds = 0.9 if i != 0 else 1.6  # one training utterance longer than crop_s
+            audio = root / "audio" / split / f"dia{i}_utt0.wav"
+            write_voice(audio, seconds + 0.05 * (i % 3), freq * (1 + 0.03 * (i % 4)), amp, seed=100 * s + i)
+            meld = label if i % 3 else labels[(i + 1) % len(labels)]  # MELD disagrees on a third
+            rows.append({"split": split, "dialogue_id": i, "utterance_id": 0, "audio_path": str(audio),
+                         "Speaker": "ana", "Emotion": meld, "llm_label": label})
+        rows.append({**rows[-1], "dialogue_id": 999, "llm_label": "frustration"})  # out of set: excluded
+        write_voice(root / "audio" / split / "dia999_utt0.wav", 0.9, 200, 0.3, seed=9)
+        rows[-1]["audio_path"] = str(root / "audio" / split / "dia999_utt0.wav")
+        df = pd.DataFrame(rows)
+        (root / "prepared").mkdir(exist_ok=True)
+        (root / "melt").mkdir(exist_ok=True)
+        df.to_csv(root / "prepared" / f"{split}.csv", index=False)
+        df.to_csv(root / "melt" / f"{split}.csv", index=False)
+        prepared[split], melt[split] = df, df
+    for spk in ("AAA", "BBB"):
+        for label, (freq, amp) in TONES.items():
+            for k in range(2):
+                write_voice(root / "acted" / f"{spk}_{TESS[label]}" / f"{spk}_w{k}_{TESS[label]}.wav", 0.8,
+                            freq * (1.02 if spk == "BBB" else 1), amp, seed=k + len(spk))
+    return {"prepared": root / "prepared", "melt": root / "melt", "acted": root / "acted"}
+
+
+def ser_params(root: Path, data: dict, backbone_dir: Path | None, **kw) -> SerParams:
+    extra = {"tiny": {"id": str(backbone_dir)}} if backbone_dir else {}
+    base = dict(backbones=("tiny",) if backbone_dir else ("egemaps",), extra_backbones=extra,
+                eval_corpora=("demo_acted",), corpora={"demo_acted": {"path": str(data["acted"])}},
+                crop_s=0.5, train_crops=2, hidden_size=16, epochs=4, batch_size=8, device="cpu",
+                egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    return SerParams.model_validate({**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ser")
+    return root, make_data(root)
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    """Tiny wav2vec2: features → train (MELT labels) → evaluate, shared by several tests."""
+    root, d = data
+    backbone_dir = tiny_model(root / "tiny-wav2vec2", "wav2vec2")
+    ser = ser_params(root, d, backbone_dir)
+    info = extract_features(ser, "tiny", d["prepared"], root / "features", progress=False)
+    summary = train_models(ser, "tiny", "melt", d["melt"], root / "features", root / "model", progress=False)
+    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], root / "m.json")
+    return {"root": root, "data": d, "ser": ser, "info": info, "summary": summary, "metrics": metrics,
+            "backbone_dir": backbone_dir}
+
+
+def test_weighted_sum_commutes_with_masked_mean_pooling():
+    torch.manual_seed(0)
+    head = WeightedLayerHead(layers=4, dim=6, hidden=5, classes=3, dropout=0.0).eval()
+    with torch.no_grad():
+        head.layer_logits.copy_(torch.tensor([0.3, -1.0, 2.0, 0.1]))
+    states = torch.randn(2, 4, 7, 6)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    weights = head.layer_weights
+    assert torch.isclose(weights.sum(), torch.tensor(1.0)) and weights.argmax() == 2
+    via_hidden = head.forward_hidden(states, mask)
+    via_cache = head.forward_pooled(masked_mean(states, mask))
+    manual = (weights[None, :, None, None] * states).sum(1)[1, :3].mean(0)
+    assert torch.allclose(via_hidden, via_cache, atol=1e-6)
+    assert torch.allclose(head.mlp(manual), via_hidden[1], atol=1e-6)
+    garbage = states.clone()
+    garbage[1, :, 3:] = 1e3  # padded frames must not count
+    assert torch.allclose(head.forward_hidden(garbage, mask), via_hidden, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm"])
+def test_feature_cache_is_exact_and_second_run_extracts_nothing(data, tmp_path, kind):
+    root, d = data
+    backbone_dir = tiny_model(tmp_path / f"tiny-{kind}", kind)
+    ser = ser_params(root, d, backbone_dir)
+    first = extract_features(ser, "tiny", d["prepared"], tmp_path / "features", progress=False)
+    assert first["layers"] == TINY["num_hidden_layers"] + 1 and first["dim"] == TINY["hidden_size"]
+    assert first["vectors_extracted"] == first["vectors_needed"] > 0 and first["vectors_reused"] == 0
+    second = extract_features(ser, "tiny", d["prepared"], tmp_path / "features", progress=False)
+    assert second["vectors_extracted"] == 0 and second["vectors_reused"] == first["vectors_needed"]
+    assert second["fingerprint"] == first["fingerprint"]
+
+    index = pd.read_csv(tmp_path / "features" / "index.csv")
+    model = load_backbone(BackboneSpec(id=str(backbone_dir)))  # through from_pretrained
+    assert model.config.layerdrop == 0.0 and model.config.mask_time_prob == 0.0
+    row = index[(index["set"] == "test") & (index["status"] == "ok")].iloc[0]
+    from melt.data.audio import load_audio
+
+    cached = np.load(tmp_path / "features" / row["vectors"])
+    assert cached.shape == (1, first["layers"], first["dim"])
+    assert np.allclose(cached[0], layer_means(model, load_audio(row["audio_path"])), atol=1e-5)
+    long_row = index[(index["set"] == "train") & (index["item_id"] == "dia0_utt0")].iloc[0]
+    crops = np.load(tmp_path / "features" / long_row["vectors"])
+    assert long_row["policy"] == "crop0.5s-k2" and crops.shape[0] == 2 and not np.allclose(crops[0], crops[1])
+    excluded = index[index["status"] != "ok"]
+    assert excluded.empty or excluded["reason"].notna().all()
+
+    if kind == "wav2vec2":  # other weights under the same folder: a new fingerprint, everything re-extracted
+        tiny_model(backbone_dir, kind, seed=1)
+        third = extract_features(ser, "tiny", d["prepared"], tmp_path / "features", progress=False)
+        assert third["fingerprint"]["key"] != first["fingerprint"]["key"]
+        assert third["vectors_extracted"] == first["vectors_needed"]
+
+
+def test_train_evaluate_round_trip(trained):
+    root, metrics = trained["root"], trained["metrics"]
+    assert set(metrics) == {"test", "demo_acted"}
+    for scores in metrics.values():
+        assert set(scores) == {"uar", "acc", "f1"} and all(0.0 <= v <= 1.0 for v in scores.values())
+    assert json.loads((root / "m.json").read_text()) == metrics
+    config = json.loads((root / "model" / "config.json").read_text())
+    assert config["spec"]["id"] == str(trained["backbone_dir"]) and config["fingerprint"]["key"]
+    assert config["heads"]["demo_acted"]["dir"] == config["heads"]["test"]["dir"]  # same 7 classes: one head
+    training = json.loads((root / "model" / "training.json").read_text())
+    assert training["excluded"] == 1  # the out-of-set llm_label, with its reason:
+    assert "frustration" in pd.read_csv(root / "model" / "exclusions.csv")["reason"][0]
+    assert len(json.loads((root / "model" / "history.json").read_text())["test"]) == trained["ser"].epochs
+
+    wav = sorted((trained["data"]["acted"]).rglob("*.wav"))[0]
+    label, probs = predict_emotion(wav, root / "model")
+    assert label == max(probs, key=probs.get) and abs(sum(probs.values()) - 1) < 1e-5
+    assert set(probs) == set(config["heads"]["test"]["classes"])
+
+
+def test_predict_refuses_other_backbone_weights(trained, tmp_path):
+    import shutil
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained["root"] / "model", model_dir)
+    other = tiny_model(tmp_path / "other", "wav2vec2", seed=7)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["spec"]["id"] = str(other)
+    (model_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="fingerprint"):
+        predict_emotion(sorted(trained["data"]["acted"].rglob("*.wav"))[0], model_dir)
+
+
+def test_mlflow_run_contents(trained):
+    import mlflow
+
+    ser = trained["ser"]
+    client = mlflow.MlflowClient(tracking_uri=ser.mlflow_tracking_uri)
+    run_id = json.loads((trained["root"] / "model" / "mlflow_run.json").read_text())["run_id"]
+    assert run_id == trained["summary"]["run_id"]
+    run = client.get_run(run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "melt-ser"
+    p = run.data.params
+    assert (p["backbone"], p["labels"], p["backbone_id"]) == ("tiny", "melt", str(trained["backbone_dir"]))
+    assert float(p["lr"]) == ser.lr and int(p["epochs"]) == ser.epochs and int(p["batch_size"]) == ser.batch_size
+    assert p["git_revision"] and p["dvc_experiment"] == "workspace"
+    losses = client.get_metric_history(run_id, "loss")
+    assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(range(ser.epochs))
+    history = json.loads((trained["root"] / "model" / "history.json").read_text())["test"]
+    assert np.allclose([m.value for m in sorted(losses, key=lambda m: m.step)], history)
+    for target, scores in trained["metrics"].items():
+        for name, value in scores.items():
+            assert run.data.metrics[f"{target}_{name}"] == pytest.approx(value)
+    assert run.info.status == "FINISHED"
+
+
+def test_heads_restricted_to_each_corpus_classes(trained, tmp_path):
+    ser = trained["ser"].model_copy(update={"eval_corpora": ("demo_acted", "iemocap", "cremad")})
+    d = trained["data"]
+    train_models(ser, "tiny", "meld", d["melt"], trained["root"] / "features", tmp_path / "model", progress=False)
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["heads"]["iemocap"]["classes"] == ["anger", "sadness", "joy", "neutral"]
+    assert "surprise" not in config["heads"]["cremad"]["classes"] and len(config["heads"]["cremad"]["classes"]) == 6
+    per_head = json.loads((tmp_path / "model" / "training.json").read_text())["per_head"]
+    assert set(per_head["iemocap"]) == set(config["heads"]["iemocap"]["classes"])
+    melt = pd.read_csv(d["melt"] / "train.csv")
+    valid = melt[melt["llm_label"] != "frustration"]  # in both label sets
+    for head, counts in per_head.items():
+        expected = valid[valid["Emotion"].isin(counts)]["Emotion"].value_counts()
+        assert {c: n for c, n in counts.items() if n} == expected.to_dict()
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "model" / config["heads"]["iemocap"]["dir"] / "model.safetensors"))
+    assert weights["mlp.3.weight"].shape[0] == 4
+
+
+def test_training_is_seeded_and_deterministic():
+    rng = np.random.default_rng(0)
+    arrays = Arrays(rng.standard_normal((40, 2, 3, 8)).astype(np.float32), np.array([1, 2] * 20),
+                    rng.integers(0, 3, 40))
+    cfg = HeadConfig(hidden_size=8, epochs=3, batch_size=8, seed=5)
+    a, ha = train_head(arrays, 3, cfg)
+    b, hb = train_head(arrays, 3, cfg)
+    assert ha == hb and all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    c, hc = train_head(arrays, 3, HeadConfig(hidden_size=8, epochs=3, batch_size=8, seed=6))
+    assert hc != ha
+
+
+def test_egemaps_backbone_round_trip(data, tmp_path):
+    root, d = data
+    ser = ser_params(tmp_path, d, None, epochs=60)
+    info = extract_features(ser, "egemaps", d["prepared"], tmp_path / "features", progress=False)
+    assert (info["layers"], info["dim"]) == (1, 88) and info["train_policy"] == "full"
+    train_models(ser, "egemaps", "melt", d["melt"], tmp_path / "features", tmp_path / "model", progress=False)
+    metrics = evaluate_model(ser, "egemaps", "melt", tmp_path / "model", tmp_path / "features", d["melt"],
+                             tmp_path / "m.json")
+    from melt.ser.checkpoint import load_head, read_config
+
+    config = read_config(tmp_path / "model")
+    head, _ = load_head(tmp_path / "model", config["heads"]["test"]["dir"], config)
+    assert config["standardized"] and not torch.allclose(head.feature_std, torch.ones_like(head.feature_std))
+    # Pitch and loudness separate these tones: eGeMAPS must beat chance (1/4 classes present) clearly.
+    assert metrics["demo_acted"]["uar"] > 0.5 and metrics["test"]["uar"] > 0.5
+    wav = sorted(d["acted"].rglob("*_angry.wav"))[0]
+    assert predict_emotion(wav, tmp_path / "model")[0] in config["heads"]["test"]["classes"]
+
+
+def test_finetune_round_trip(data, tmp_path):
+    root, d = data
+    backbone_dir = tiny_model(tmp_path / "tiny-wavlm", "wavlm")
+    ser = ser_params(tmp_path, d, backbone_dir, finetune=True, epochs=2)
+    info = extract_features(ser, "tiny", d["prepared"], tmp_path / "features", progress=False)
+    assert info["vectors_extracted"] == 0  # fine-tuning reads audio itself
+    train_models(ser, "tiny", "melt", d["melt"], tmp_path / "features", tmp_path / "model", progress=False)
+    tuned = tmp_path / "model" / "heads" / "test" / "backbone"
+    assert (tuned / "config.json").is_file()
+    before = load_backbone(BackboneSpec(id=str(backbone_dir))).state_dict()
+    after = load_backbone(BackboneSpec(id=str(tuned))).state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if "encoder.layers" in k)
+    metrics = evaluate_model(ser, "tiny", "melt", tmp_path / "model", tmp_path / "features", d["melt"],
+                             tmp_path / "m.json")
+    assert set(metrics) == {"test", "demo_acted"}
+    assert predict_emotion(sorted(d["acted"].rglob("*.wav"))[0], tmp_path / "model")[0] in TONES
+
+
+def test_tracking_store_is_the_original_repository(tmp_path, monkeypatch):
+    from melt.ser.tracking import repo_root, tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.delenv("DVC_ROOT")
+    temp_run = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "standalone" / "tmpabc"
+    temp_run.mkdir(parents=True)
+    assert repo_root(temp_run) == tmp_path / "repo"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/x.db")
+    assert tracking_uri() == "sqlite:////elsewhere/x.db" and tracking_uri("http://server:5000") == "http://server:5000"
+
+
+def test_report_marks_the_better_label_set(tmp_path):
+    from melt.ser.report import write_report
+
+    for labels, uar in (("melt", 0.61), ("meld", 0.55)):
+        (tmp_path / f"bb_{labels}.json").write_text(json.dumps(
+            {"test": {"uar": uar, "acc": 0.5, "f1": 0.4}, "tess": {"uar": 1 - uar, "acc": 0.5, "f1": 0.4}}))
+    table = write_report(tmp_path, ["bb"], ["melt", "meld"], tmp_path / "t.md", tmp_path / "t.csv")
+    md = (tmp_path / "t.md").read_text()
+    assert "| bb | MELT | **61.0** | 50.0 | 40.0 | 39.0 |" in md  # ties (ACC, F1) are not bold
+    assert "| bb | MELD | 55.0 | 50.0 | 40.0 | **45.0** |" in md
+    assert len(pd.read_csv(tmp_path / "t.csv")) == len(table) == 4
