@@ -11,7 +11,7 @@ from melt.io import write_csv, write_text
 from melt.ser.data import IN_DOMAIN
 
 METRICS = ("uar", "acc", "f1")
-TARGET_TITLES = {IN_DOMAIN: "MELT test (in-domain)", "iemocap": "IEMOCAP", "tess": "TESS", "ravdess": "RAVDESS",
+TARGET_TITLES = {IN_DOMAIN: "in-domain test", "iemocap": "IEMOCAP", "tess": "TESS", "ravdess": "RAVDESS",
                  "cremad": "CREMA-D", "demo_acted": "demo acted"}
 
 
