@@ -100,6 +100,12 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ser-small")
+    return root, make_data(root, per_class=1)
+
+
+@pytest.fixture(scope="module")
 def trained(data):
     """Tiny wav2vec2: features → train (MELT labels) → evaluate, shared by several tests."""
     root, d = data
@@ -132,8 +138,8 @@ def test_weighted_sum_commutes_with_masked_mean_pooling():
 
 
 @pytest.mark.parametrize("kind", ["wav2vec2", "hubert", "wavlm"])
-def test_feature_cache_is_exact_and_second_run_extracts_nothing(data, tmp_path, kind):
-    root, d = data
+def test_feature_cache_is_exact_and_second_run_extracts_nothing(request, tmp_path, kind):
+    root, d = request.getfixturevalue("data" if kind == "wav2vec2" else "small_data")
     backbone_dir = tiny_model(tmp_path / f"tiny-{kind}", kind)
     ser = ser_params(root, d, backbone_dir)
     first = extract_features(ser, "tiny", d["prepared"], tmp_path / "features", progress=False)
