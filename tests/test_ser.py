@@ -227,6 +227,21 @@ def test_mlflow_run_contents(trained):
     assert run.info.status == "FINISHED"
 
 
+def test_evaluate_rebuilds_the_run_in_a_store_without_it(trained, tmp_path):
+    """A fresh clone (checkpoints from DVC, an empty MLflow store): evaluate logs a run rebuilt from the checkpoint."""
+    import mlflow
+
+    root, d = trained["root"], trained["data"]
+    uri = f"sqlite:///{tmp_path / 'fresh.db'}"
+    ser = trained["ser"].model_copy(update={"mlflow_tracking_uri": uri})
+    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], tmp_path / "m.json")
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("melt-ser").experiment_id])
+    assert run.data.tags["rebuilt_from_checkpoint"] == "true" and run.data.params["labels"] == "melt"
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == ser.epochs
+    assert run.data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
+
+
 def test_heads_restricted_to_each_corpus_classes(trained, tmp_path):
     ser = trained["ser"].model_copy(update={"eval_corpora": ("demo_acted", "iemocap", "cremad")})
     d = trained["data"]

@@ -62,9 +62,10 @@ class Tracker:
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
     def start(self, name: str, params: dict, tags: dict | None = None) -> str:
+        from mlflow.entities import Param
+
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags or {})
-        for key, value in params.items():
-            self.client.log_param(run.info.run_id, key, value)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
     def exists(self, run_id: str | None) -> bool:
@@ -79,8 +80,9 @@ class Tracker:
         self.client.log_metric(run_id, key, float(value), step=step)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
-        from mlflow.entities import Metric
         import time
+
+        from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
