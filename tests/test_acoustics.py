@@ -254,3 +254,20 @@ def test_unvoiced_and_speaker_baseline_statuses():
     joined = join(describe_levels(melt, load_rules(DEFAULT_RULES)), raw.drop(columns=["audio_status"]))
     assert list(joined["pitch_status"]) == ["measured", "not_in_prepared"]
     assert list(joined["loudness_description_status"]) == ["mapped", "missing_description"]
+
+
+def test_bad_melt_csv_is_named(tmp_path):
+    from melt.acoustics.run import read_melt
+
+    (tmp_path / "melt").mkdir()
+    for split in SPLITS:
+        pd.DataFrame({"split": [split] * 2, "dialogue_id": [0, 0], "utterance_id": [0, 1],
+                      "pitch": "high", "loudness": "loud"}).to_csv(tmp_path / "melt" / f"{split}.csv", index=False)
+    assert len(read_melt(tmp_path / "melt")) == 6
+    pd.DataFrame({"split": ["dev"] * 2, "dialogue_id": [0, 0], "utterance_id": [1, 1],
+                  "pitch": "high", "loudness": "loud"}).to_csv(tmp_path / "melt" / "dev.csv", index=False)
+    with pytest.raises(ValueError, match=r"dev.csv: line 3 repeats"):
+        read_melt(tmp_path / "melt")
+    pd.DataFrame({"split": ["dev"], "dialogue_id": [0], "utterance_id": [1]}).to_csv(tmp_path / "melt" / "dev.csv", index=False)
+    with pytest.raises(ValueError, match=r"dev.csv: missing column\(s\) \['pitch', 'loudness'\]"):
+        read_melt(tmp_path / "melt")

@@ -42,8 +42,16 @@ def read_prepared(prepared_dir: Path) -> pd.DataFrame:
 
 
 def read_melt(melt_dir: Path) -> pd.DataFrame:
-    frames = [_read_csv(Path(melt_dir) / f"{s}.csv", MELT_COLUMNS, "MELT CSV") for s in SPLITS]
-    return pd.concat([f[MELT_COLUMNS] for f in frames], ignore_index=True)
+    frames = []
+    for split in SPLITS:
+        path = Path(melt_dir) / f"{split}.csv"
+        df = _read_csv(path, MELT_COLUMNS, "MELT CSV")
+        dup = df.duplicated(KEY, keep="first").to_numpy()
+        if dup.any():
+            line = int(dup.argmax()) + 2
+            raise ValueError(f"{path}: line {line} repeats dialogue_id/utterance_id of an earlier row")
+        frames.append(df[MELT_COLUMNS])
+    return pd.concat(frames, ignore_index=True)
 
 
 def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
