@@ -171,6 +171,26 @@ def test_feature_cache_is_exact_and_second_run_extracts_nothing(request, tmp_pat
         assert third["vectors_extracted"] == first["vectors_needed"]
 
 
+def test_missing_or_broken_audio_is_recorded_not_dropped(small_data, tmp_path):
+    root, d = small_data
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    for split in ("train", "dev", "test"):
+        df = pd.read_csv(d["prepared"] / f"{split}.csv")
+        if split == "dev":
+            df.loc[0, "audio_path"] = str(tmp_path / "gone.wav")
+            (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+            df.loc[1, "audio_path"] = str(tmp_path / "broken.wav")
+        df.to_csv(prepared / f"{split}.csv", index=False)
+    ser = ser_params(root, d, tiny_model(tmp_path / "tiny", "wav2vec2"))
+    info = extract_features(ser, "tiny", prepared, tmp_path / "features", progress=False)
+    index = pd.read_csv(tmp_path / "features" / "index.csv")
+    dev = index[index["set"] == "dev"].set_index("item_id")
+    assert "audio missing or unreadable" in dev.loc["dia0_utt0", "reason"]
+    assert dev.loc["dia1_utt0", "status"] == "failed" and "unreadable audio" in dev.loc["dia1_utt0", "reason"]
+    assert info["status"]["failed"] == 2 and len(index) == info["items"]
+
+
 def test_train_evaluate_round_trip(trained):
     root, metrics = trained["root"], trained["metrics"]
     assert set(metrics) == {"test", "demo_acted"}

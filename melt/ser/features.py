@@ -125,17 +125,12 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
 
     items["status"] = np.where(items["reason"].isna(), "ok", "excluded")
     items["policy"] = np.where(items["set"] == "train", train_policy, FULL)
-    shas = []
-    for path, status in zip(tqdm(items["audio_path"], desc="hashing audio", unit="file", disable=not progress),
-                            items["status"]):
+    items["audio_sha256"] = None
+    for i in tqdm(items.index[items["status"] == "ok"], desc="hashing audio", unit="file", disable=not progress):
         try:
-            shas.append(sha256_file(path) if status == "ok" else None)
+            items.at[i, "audio_sha256"] = sha256_file(items.at[i, "audio_path"])
         except OSError as err:
-            shas.append(f"!{err}")
-    items["audio_sha256"] = shas
-    unreadable = items["audio_sha256"].fillna("").str.startswith("!")
-    items.loc[unreadable, "reason"] = "audio missing or unreadable: " + items.loc[unreadable, "audio_sha256"].str[1:]
-    items.loc[unreadable, ["status", "audio_sha256"]] = ["failed", None]
+            items.loc[i, ["status", "reason"]] = ["failed", f"audio missing or unreadable: {err}"]
 
     ok = items["status"] == "ok"
     jobs = items[ok].drop_duplicates(["policy", "audio_sha256"])

@@ -55,8 +55,6 @@ class Tracker:
     def __init__(self, uri: str, experiment: str):
         import mlflow
 
-        self.mlflow = mlflow
-        mlflow.set_tracking_uri(uri)
         self.client = mlflow.MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
