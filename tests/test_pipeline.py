@@ -16,7 +16,7 @@ def test_prepare_outputs_on_demo(reproduced):
     excluded = pd.read_csv(reproduced / "data/prepared/excluded.csv")
     kept = {s: pd.read_csv(reproduced / f"data/prepared/{s}.csv") for s in ("train", "dev", "test")}
     assert sum(map(len, kept.values())) + len(excluded) == total_in
-    assert sum(len(df) for df in kept.values()) >= 250
+    assert sum(len(df) for df in kept.values()) >= 200
     assert excluded["reason"].notna().all() and set(excluded["reason"]) >= {"too_few_words", "generic_speaker"}
     for split, df in kept.items():
         assert metrics["table1"][split]["utterances"] == len(df)
