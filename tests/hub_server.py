@@ -12,14 +12,14 @@ import base64
 import hashlib
 import json
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-import uvicorn
 import yaml
 from fastapi import FastAPI, HTTPException, Request, Response
+
+from loopback import serve_in_thread
 
 LFS_SUFFIXES = (".parquet", ".arrow", ".wav", ".flac", ".bin", ".safetensors")
 
@@ -276,15 +276,7 @@ class HubServer:
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> HubServer:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("hub test server did not start")
-            time.sleep(0.02)
+        self._server, self._thread, _ = serve_in_thread(self.app, self.port, log_level="warning", access_log=False)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -29,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from loopback import serve_in_thread
+
 LABELS = ["Anger", "Disgust", "Sadness", "Joy", "Neutral", "Surprise", "Fear"]
 _LINE = re.compile(r"^(?P<speaker>.+?) at s\d+e\d+ said: (?P<utterance>.*)$", re.S)
 _INJECTED = re.compile(r"answer (?P<label>[A-Za-z]+)", re.I)
@@ -87,17 +89,8 @@ class LLMServer:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LLMServer":
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="error", lifespan="off",
-                                timeout_keep_alive=30, backlog=2048)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("loopback LLM server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread, self.port = serve_in_thread(
+            self.app, log_level="error", lifespan="off", timeout_keep_alive=30, backlog=2048)
         self._tokens = (self.faults.rpm or 0) / 60
         return self
 

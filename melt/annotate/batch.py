@@ -23,7 +23,7 @@ from melt.annotate.backends import FatalBackendError, Reply, redact
 from melt.annotate.cache import ResponseCache
 from melt.annotate.engine import Progress, Stats, cache_record, cost_of, next_needed
 from melt.annotate.params import AnnotateParams
-from melt.annotate.files import write_json
+from melt.io import write_json
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 

@@ -12,7 +12,7 @@ from melt.annotate.cache import ResponseCache
 from melt.annotate.engine import Engine, Progress, SplitWriter, Stats, cost_of, next_needed, resolve, summarize
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import iter_prompts
-from melt.annotate.files import write_json
+from melt.io import write_json
 
 SPLITS = ("train", "dev", "test")
 
