@@ -79,11 +79,12 @@ def test_dvc_canary_and_revert_costs_nothing(tmp_path):
         run(["dvc", "repro", "annotate"], repo, env=env)
         after_first = srv.chat_requests
         assert after_first == 15 and f"Bearer {canary}" in srv.authorizations
+        original_show = yaml.safe_load((repo / "params.yaml").read_text())["prompts"]["show"]
         _set_params(repo, prompts={"show": "Other Show"})
         run(["dvc", "repro", "annotate"], repo, env=env)
         after_second = srv.chat_requests
         assert after_second == 30
-        _set_params(repo, prompts={"show": "Friends"})   # revert: every answer is in the cache
+        _set_params(repo, prompts={"show": original_show})   # revert: every answer is in the cache
         run(["dvc", "repro", "annotate"], repo, env=env)
         assert srv.chat_requests == after_second
         assert json.loads((repo / "metrics/annotate.json").read_text())["cache_hits"] == 15
