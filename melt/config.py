@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import Field, ValidationError
 
 from melt.acoustics.params import AcousticsParams
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
+from melt.io import read_yaml
 from melt.params_base import Section
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
@@ -53,12 +53,7 @@ def parse_params(raw: dict | None, source: str = "params") -> Params:
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: not found (run from the repository root)") from None
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    raw = read_yaml(path, ParamsError, "params file (run from the repository root)")
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))

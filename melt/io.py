@@ -39,3 +39,16 @@ def write_csv(df: "pd.DataFrame", path: str | Path) -> None:
     tmp = _atomic_target(path)
     df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     os.replace(tmp, path)
+
+
+def read_yaml(path: str | Path, error: type[Exception] = ValueError, what: str = "file") -> Any:
+    """Parsed YAML; a missing or malformed file raises ``error`` with a message naming the path."""
+    import yaml
+
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except yaml.YAMLError as err:
+        raise error(f"{path}: not valid YAML: {err}") from None

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from melt.io import read_yaml
 
 LEVELS = ("low", "mid", "high")
 CHARACTERISTICS = ("pitch", "loudness")
@@ -31,12 +32,7 @@ class RulesError(ValueError):
 
 def load_rules(path: str | Path) -> dict[str, list[Rule]]:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesError(f"{path}: rules file not found") from None
-    except yaml.YAMLError as err:
-        raise RulesError(f"{path}: not valid YAML: {err}") from None
+    raw = read_yaml(path, RulesError, "rules file")
     if not isinstance(raw, dict) or set(raw) != set(CHARACTERISTICS):
         got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise RulesError(f"{path}: expected exactly the sections {list(CHARACTERISTICS)}, got {got}")
