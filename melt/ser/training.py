@@ -66,24 +66,36 @@ def _train_head(data, n_classes, cfg, standardize, accelerator, on_epoch, progre
     optimizer = torch.optim.Adam(head.parameters(), lr=cfg.lr)
     model, optimizer = accelerator.prepare(head, optimizer)
     generator = torch.Generator().manual_seed(cfg.seed)
-    history = []
-    for epoch in tqdm(range(cfg.epochs), desc="epochs", unit="epoch", disable=not progress):
-        model.train()
+    device = accelerator.device
+
+    def epoch_batches():
         perm = torch.randperm(len(y), generator=generator)
         crop = (torch.rand(len(y), generator=generator) * n_crops).long()
-        total, count = 0.0, 0
         for batch in _shard(perm, accelerator.process_index, accelerator.num_processes).split(cfg.batch_size):
-            xb = x[batch, crop[batch]].to(accelerator.device)
-            loss = F.cross_entropy(model(xb), y[batch].to(accelerator.device))
+            yield (x[batch, crop[batch]].to(device),), y[batch].to(device)
+
+    history = _fit(model, optimizer, accelerator, cfg.epochs, epoch_batches, on_epoch, progress)
+    return accelerator.unwrap_model(model).eval().cpu(), history
+
+
+def _fit(model, optimizer, accelerator, epochs: int, epoch_batches, on_epoch: EpochCallback | None,
+         progress: bool) -> list[float]:
+    """The loop both trainers share: ``epoch_batches()`` yields (model inputs, targets) for one epoch."""
+    history = []
+    for epoch in tqdm(range(epochs), desc="epochs", unit="epoch", disable=not progress):
+        model.train()
+        total, count = 0.0, 0
+        for inputs, target in epoch_batches():
+            loss = F.cross_entropy(model(*inputs), target)
             optimizer.zero_grad()
             accelerator.backward(loss)
             optimizer.step()
-            total += loss.item() * len(batch)
-            count += len(batch)
+            total += loss.item() * len(target)
+            count += len(target)
         history.append(total / max(count, 1))
         if on_epoch:
             on_epoch(epoch, history[-1])
-    return accelerator.unwrap_model(model).eval().cpu(), history
+    return history
 
 
 @torch.inference_mode()
@@ -115,10 +127,9 @@ def finetune(backbone, waves: list[np.ndarray], y: np.ndarray, n_classes: int, c
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     labels = torch.from_numpy(y).long()
-    history = []
-    for epoch in tqdm(range(cfg.epochs), desc="epochs", unit="epoch", disable=not progress):
-        model.train()
-        total, count = 0.0, 0
+    device = accelerator.device
+
+    def epoch_batches():
         perm = torch.randperm(len(waves), generator=generator)
         for batch in _shard(perm, accelerator.process_index, accelerator.num_processes).split(cfg.batch_size):
             crops = []
@@ -127,16 +138,9 @@ def finetune(backbone, waves: list[np.ndarray], y: np.ndarray, n_classes: int, c
                 start = int(rng.integers(0, len(w) - crop_samples + 1)) if len(w) > crop_samples else 0
                 crops.append(w[start:start + crop_samples])
             xb, lengths = _pad(crops)
-            loss = F.cross_entropy(model(xb.to(accelerator.device), lengths.to(accelerator.device)),
-                                   labels[batch].to(accelerator.device))
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            optimizer.step()
-            total += loss.item() * len(batch)
-            count += len(batch)
-        history.append(total / max(count, 1))
-        if on_epoch:
-            on_epoch(epoch, history[-1])
+            yield (xb.to(device), lengths.to(device)), labels[batch].to(device)
+
+    history = _fit(model, optimizer, accelerator, cfg.epochs, epoch_batches, on_epoch, progress)
     return accelerator.unwrap_model(model).eval().cpu(), history
 
 
