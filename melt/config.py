@@ -57,3 +57,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     return parse_params(raw, str(path))
+
+
+def stage_params(path: str | Path = "params.yaml") -> Params:
+    """`load_params` for stage scripts: a bad params file stops the stage with its message, no traceback."""
+    try:
+        return load_params(path)
+    except ParamsError as err:
+        raise SystemExit(f"error: {err}") from None

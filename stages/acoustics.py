@@ -2,10 +2,10 @@
 loudness descriptions vs the measured levels → metrics/acoustics.json + confusion plots (paper Table 4)."""
 
 from melt.acoustics.run import run
-from melt.config import load_params
+from melt.config import stage_params
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage_params()
     metrics = run(params.acoustics, prepared_dir="data/prepared", melt_dir="data/melt",
                   features_path="data/features/egemaps.parquet", out_dir="data/acoustics",
                   metrics_path="metrics/acoustics.json", plots_dir="metrics")

@@ -1,10 +1,10 @@
 """Stage `analyze`: data/melt + data/annotations → metrics/analysis.json + the MELD×MELT confusion plot data."""
 
 from melt.analysis.analyze import run
-from melt.config import load_params
+from melt.config import stage_params
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage_params()
     report = run(params.analyze, melt_dir="data/melt", annotations_dir="data/annotations",
                  metrics_path="metrics/analysis.json", plots_dir="metrics/analysis_confusion")
     for split, r in report["splits"].items():

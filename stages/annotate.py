@@ -4,10 +4,10 @@ import sys
 
 from melt.annotate.backends import FatalBackendError
 from melt.annotate.run import annotate
-from melt.config import load_params
+from melt.config import stage_params
 
 if __name__ == "__main__":
-    params = load_params().annotate
+    params = stage_params().annotate
     try:
         m = annotate(params)
     except FatalBackendError as err:

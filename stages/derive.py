@@ -1,10 +1,10 @@
 """Stage `derive`: data/prepared + data/annotations → data/melt/{train,dev,test,excluded}.csv + metrics/derive.json."""
 
 from melt.analysis.derive import run
-from melt.config import load_params
+from melt.config import stage_params
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage_params()
     metrics = run(params.derive, prepared_dir="data/prepared", annotations_dir="data/annotations",
                   out_dir="data/melt", metrics_path="metrics/derive.json")
     for split, m in metrics["splits"].items():

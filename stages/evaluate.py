@@ -2,12 +2,12 @@
 
 import sys
 
-from melt.config import load_params
+from melt.config import stage_params
 from melt.ser.evaluate import evaluate_model
 
 if __name__ == "__main__":
     backbone, labels = sys.argv[1], sys.argv[2]
-    results = evaluate_model(load_params().ser, backbone, labels, model_dir=f"models/{backbone}/{labels}",
+    results = evaluate_model(stage_params().ser, backbone, labels, model_dir=f"models/{backbone}/{labels}",
                              features_dir=f"data/features/ser/{backbone}", melt_dir="data/melt",
                              metrics_path=f"metrics/ser/{backbone}_{labels}.json")
     for target, scores in results.items():

@@ -2,12 +2,12 @@
 
 import sys
 
-from melt.config import load_params
+from melt.config import stage_params
 from melt.ser.features import extract_features
 
 if __name__ == "__main__":
     backbone = sys.argv[1]
-    info = extract_features(load_params().ser, backbone, prepared_dir="data/prepared",
+    info = extract_features(stage_params().ser, backbone, prepared_dir="data/prepared",
                             out_dir=f"data/features/ser/{backbone}")
     if info:  # the main process reports (others return {} under `accelerate launch`)
         print(f"{backbone}: {info['items']} items {info['status']}, {info['layers']} layers × {info['dim']}; "

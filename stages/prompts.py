@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from melt.annotate.requests import write_prompts
-from melt.config import load_params
+from melt.config import stage_params
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage_params()
     counts = write_prompts(Path("data/prepared"), Path("data/prompts"), params.prompts, params.annotate)
     print(f"prompts ({params.prompts.template}, show {params.prompts.show!r}): "
           + ", ".join(f"{split} {n}" for split, n in counts.items()))

@@ -1,10 +1,10 @@
 """Stage `publish`: data/melt + metrics/analysis.json → data/hub (card, Parquet, provenance); push when publish.push."""
 
-from melt.config import load_params
+from melt.config import stage_params
 from melt.publish.build import run
 
 if __name__ == "__main__":
-    params = load_params()
+    params = stage_params()
     pipeline = {name: getattr(params, name).model_dump(mode="json")
                 for name in ("data", "prompts", "annotate", "derive", "analyze")}
     summary = run(params.publish, pipeline=pipeline, melt_dir="data/melt", analysis_path="metrics/analysis.json",

@@ -2,12 +2,12 @@
 
 import sys
 
-from melt.config import load_params
+from melt.config import stage_params
 from melt.ser.train import train_models
 
 if __name__ == "__main__":
     backbone, labels = sys.argv[1], sys.argv[2]
-    summary = train_models(load_params().ser, backbone, labels, melt_dir="data/melt",
+    summary = train_models(stage_params().ser, backbone, labels, melt_dir="data/melt",
                            features_dir=f"data/features/ser/{backbone}", model_dir=f"models/{backbone}/{labels}")
     print(f"{backbone}/{labels}: {summary['rows']} training rows ({summary['excluded']} excluded), "
           f"final loss {summary['final_loss']}, MLflow run {summary['run_id']}")

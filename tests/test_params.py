@@ -38,3 +38,15 @@ def test_bad_yaml_names_the_file(tmp_path):
     path.write_text("data: [unclosed\n")
     with pytest.raises(ParamsError, match="params.yaml: not valid YAML"):
         load_params(path)
+
+
+def test_stage_stops_on_bad_params_with_the_key_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text("prepare:\n  min_words: many\n")
+    proc = subprocess.run([sys.executable, str(REPO / "stages/prepare.py")], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "prepare.min_words" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()
