@@ -66,3 +66,29 @@ def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduc
     assert len(temp_runs) == 1 and float(temp_runs[0].data.params["lr"]) == 0.01
     assert temp_runs[0].data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
     assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))  # nothing logged inside the temp copy
+
+
+def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
+    """A queued experiment runs in .dvc/tmp/exps (via a DVC queue worker) and still logs to the repo's mlflow.db."""
+    import time
+
+    repo = tmp_path / "repo"
+    shutil.copytree(reproduced, repo, symlinks=True)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "reproduced"], repo)
+    run(["dvc", "exp", "run", "--queue", "-n", "queued-lr", "-S", "ser.lr=0.02", "evaluate@egemaps-meld"], repo)
+    try:
+        run(["dvc", "queue", "start", "-j", "1"], repo)
+        deadline = time.monotonic() + 240
+        while True:
+            status = run(["dvc", "queue", "status"], repo).stdout
+            if "queued-lr" in status and not any(s in status for s in ("Queued", "Running")):
+                break
+            assert time.monotonic() < deadline, f"queued experiment did not finish:\n{status}"
+            time.sleep(2)
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], repo)
+    assert "Success" in status, status
+    queued = [r for r in ser_runs(repo / "mlflow.db") if r.data.params["dvc_experiment"] == "queued-lr"]
+    assert len(queued) == 1 and float(queued[0].data.params["lr"]) == 0.02
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing logged inside the queue's copy
