@@ -5,7 +5,7 @@ by a script applied to the next requests in order: 429 (+ Retry-After or retry-a
 timeout (the answer comes after the client gave up), malformed JSON, out-of-set label, and 400/401/404.
 An optional token bucket of one second enforces an RPM limit with 429s, like a real provider.
 A line saying "answer <Word>" is obeyed (a prompt-injectable model). Batch API subset: files
-upload/content, batches create/retrieve. Every request is counted; nothing is written to disk.
+upload/content, batches create/list/retrieve. Every request is counted; nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class LLMServer:
             Route("/v1/files", self.upload, methods=["POST"]),
             Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
             Route("/v1/batches", self.create_batch, methods=["POST"]),
+            Route("/v1/batches", self.list_batches, methods=["GET"]),
             Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
             Route("/_config", self.configure, methods=["POST"]),   # for a server in another process
             Route("/_stats", self.stats, methods=["GET"]),
@@ -283,6 +284,12 @@ class LLMServer:
         file_id = f"file-{len(self.files) + 1:06d}"
         self.files[file_id] = ("output.jsonl", "".join(json.dumps(o) + "\n" for o in out).encode())
         batch.update(status="completed", output_file_id=file_id, completed_at=int(time.time()))
+
+    async def list_batches(self, request: Request) -> Response:
+        newest_first = sorted(self.batches.values(), key=lambda b: b["id"], reverse=True)
+        return JSONResponse({"object": "list", "data": newest_first, "has_more": False,
+                             "first_id": newest_first[0]["id"] if newest_first else None,
+                             "last_id": newest_first[-1]["id"] if newest_first else None})
 
     async def retrieve_batch(self, request: Request) -> Response:
         batch = self.batches.get(request.path_params["batch_id"])

@@ -149,6 +149,29 @@ def test_batch_api_round_trip_reasks_and_resume(tmp_path, monkeypatch):
     assert max(r["attempts"] for r in recs) == 2
 
 
+def test_batch_killed_between_create_and_state_write_is_not_submitted_twice(tmp_path, monkeypatch):
+    from openai.resources.batches import Batches
+
+    with LLMServer(Faults(batch_delay_s=0.1)) as srv:
+        params = server_params(srv, backend="openai-batch", batch_poll_s=0.05)
+        make_prompts(tmp_path, 4, params)
+        real_create = Batches.create
+
+        def create_then_die(self, *a, **k):
+            real_create(self, *a, **k)
+            raise KeyboardInterrupt   # the batch exists on the server; its id was never written
+
+        monkeypatch.setattr(Batches, "create", create_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
+                     progress=False)
+        monkeypatch.setattr(Batches, "create", real_create)
+        m = annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
+                     progress=False)
+        assert srv.batches_created == 1 and m["status_ok"] == 4
+        assert sum(srv.seen.values()) == 4
+
+
 def test_labels_file_imports_released_melt_csv(tmp_path):
     params0 = AnnotateParams()
     make_prompts(tmp_path, 4, params0)

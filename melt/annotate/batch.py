@@ -3,7 +3,8 @@
 Resumable: a round's batch is named by the sha256 of its input file, and its ids are recorded in
 `cache/llm/batches/<sha>.json` before and after creation; a re-run after an interruption computes
 the same input (the cache has not changed), finds the state file and polls the same batch instead
-of submitting it again. Re-asks after invalid answers go in a next round (new seeds, new keys).
+of submitting it again. A run killed between `create` and writing the batch id is covered too: the
+batch carries the input's sha256 in its metadata, and the re-run finds it in the batch list. Re-asks after invalid answers go in a next round (new seeds, new keys).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def fill_batch(prompts: Callable[[], Iterable[dict]], cache: ResponseCache, para
                     uploaded = client.files.create(file=(f"melt-{sha[:16]}.jsonl", io.BytesIO(content)), purpose="batch")
                     state["input_file_id"] = uploaded.id
                     write_json(state_path, state)
-                batch = client.batches.create(input_file_id=state["input_file_id"], endpoint="/v1/chat/completions",
-                                              completion_window="24h", metadata={"melt_input_sha256": sha})
+                batch = _already_submitted(client, state["input_file_id"], sha) or client.batches.create(
+                    input_file_id=state["input_file_id"], endpoint="/v1/chat/completions",
+                    completion_window="24h", metadata={"melt_input_sha256": sha})
                 state["batch_id"] = batch.id
                 write_json(state_path, state)
                 stats.requests_sent += len(owners)
@@ -101,6 +103,17 @@ def fill_batch(prompts: Callable[[], Iterable[dict]], cache: ResponseCache, para
     done_now = sum(1 for p in prompts() if next_needed(p, cache, params.max_invalid_retries) is None) - stats.cache_hits
     progress.update(stats, max(0, done_now) + len(stats.failures))
     return stats
+
+
+def _already_submitted(client: openai.OpenAI, input_file_id: str, sha: str, scan: int = 1000):
+    """A batch for this input that a run killed between `create` and writing its state did submit."""
+    for i, batch in enumerate(client.batches.list(limit=100)):   # newest first; the SDK pages on
+        if i >= scan:
+            return None
+        if (batch.input_file_id == input_file_id and (batch.metadata or {}).get("melt_input_sha256") == sha
+                and batch.status not in {"failed", "expired", "cancelled"}):
+            return batch
+    return None
 
 
 def _poll(client: openai.OpenAI, batch_id: str, total: int, every_s: float):
