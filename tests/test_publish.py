@@ -78,6 +78,7 @@ def test_load_dataset_from_built_repo(tmp_path):
     assert f"| test | {analysis['splits']['test']['rows']} |" in card and "Krippendorff" in card
     assert "abc123.dir" in card and "GNU General Public License" in card and "2505.24493" in card
     assert "load_dataset(" in card and "not MELD" in card  # the demo build says what it is
+    assert "offline rule-based text heuristic" in card and "not from an LLM" in card  # and so do its labels
 
     prov = json.loads((hub / "provenance.json").read_text())
     assert prov["dvc_lock"]["derive"]["deps"] == {"data/annotations": "def456.dir"}
