@@ -49,11 +49,16 @@ def test_repro_writes_ser_metrics_table_and_checkpoints(reproduced):
     assert label in probs and abs(sum(probs.values()) - 1) < 1e-5
 
 
-def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduced, tmp_path):
-    repo = tmp_path / "repo"
+def committed_copy(reproduced, repo):
+    """The reproduced repository with its outputs, as a commit that experiments can branch from."""
     shutil.copytree(reproduced, repo, symlinks=True)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "reproduced"], repo)
+    return repo
+
+
+def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduced, tmp_path):
+    repo = committed_copy(reproduced, tmp_path / "repo")
     run(["dvc", "exp", "run", "--temp", "-n", "lr-test", "-S", "ser.lr=0.01", "evaluate@egemaps-meld"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exps = [r for e in shown for x in (e.get("experiments") or []) for r in x["revs"] if r.get("name") == "lr-test"]
@@ -72,10 +77,7 @@ def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
     """A queued experiment runs in .dvc/tmp/exps (via a DVC queue worker) and still logs to the repo's mlflow.db."""
     import time
 
-    repo = tmp_path / "repo"
-    shutil.copytree(reproduced, repo, symlinks=True)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-q", "-m", "reproduced"], repo)
+    repo = committed_copy(reproduced, tmp_path / "repo")
     run(["dvc", "exp", "run", "--queue", "-n", "queued-lr", "-S", "ser.lr=0.02", "evaluate@egemaps-meld"], repo)
     try:
         run(["dvc", "queue", "start", "-j", "1"], repo)
