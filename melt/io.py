@@ -6,6 +6,7 @@ memory flat (importing pandas costs ~90 MB of RSS).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -52,3 +53,11 @@ def read_yaml(path: str | Path, error: type[Exception] = ValueError, what: str =
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as err:
         raise error(f"{path}: not valid YAML: {err}") from None
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -7,10 +7,12 @@ Backbones are tiny random Wav2Vec2/HuBERT/WavLM models saved to a temp folder an
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 import pytest
 import soundfile as sf
 import torch
@@ -328,7 +330,22 @@ def test_finetune_round_trip(data, tmp_path):
     metrics = evaluate_model(ser, "tiny", "melt", tmp_path / "model", tmp_path / "features", d["melt"],
                              tmp_path / "m.json")
     assert set(metrics) == {"test", "demo_acted"}
-    assert predict_emotion(sorted(d["acted"].rglob("*.wav"))[0], tmp_path / "model")[0] in TONES
+    wav = sorted(d["acted"].rglob("*.wav"))[0]
+    label, probs = predict_emotion(wav, tmp_path / "model")
+    assert label in TONES
+    # predict runs the fine-tuned backbone saved with the head, not the original one
+    from melt.data.audio import load_audio
+    from melt.ser.checkpoint import load_head, read_config
+    from melt.ser.model import FineTunedSer
+    from melt.ser.training import predict_waves
+
+    config = read_config(tmp_path / "model")
+    head, classes = load_head(tmp_path / "model", config["heads"][config["default_head"]]["dir"], config)
+    direct = predict_waves(FineTunedSer(load_backbone(BackboneSpec(id=str(tuned))), head), [load_audio(wav)])[0]
+    assert [probs[c] for c in classes] == pytest.approx(direct.tolist(), abs=1e-6)
+    shutil.rmtree(tuned)
+    with pytest.raises(FileNotFoundError, match="fine-tuned checkpoint needs the backbone"):
+        predict_emotion(wav, tmp_path / "model")
 
 
 def test_tracking_store_is_the_original_repository(tmp_path, monkeypatch):

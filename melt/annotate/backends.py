@@ -91,6 +91,16 @@ def estimate_prompt_tokens(body: dict) -> int:
     return sum(len(m["content"]) for m in body["messages"]) // 4 + 4 * len(body["messages"])
 
 
+def api_key(params: AnnotateParams) -> str:
+    """The key, from the environment only; optional for a local server (vLLM, Ollama, llama.cpp accept any)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if params.base_url is None:
+        raise FatalBackendError("OPENAI_API_KEY is not set (the key is read from the environment only)")
+    return "no-key"
+
+
 class OfflineBackend:
     name = "offline"
     model = HEURISTIC_ID
@@ -106,14 +116,9 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, params: AnnotateParams):
-        api_key = os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            if params.base_url is None:
-                raise FatalBackendError("OPENAI_API_KEY is not set (the key is read from the environment only)")
-            api_key = "no-key"   # local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) accept any
         self.params = params
         self.model = params.model
-        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=params.base_url, max_retries=0,
+        self.client = openai.AsyncOpenAI(api_key=api_key(params), base_url=params.base_url, max_retries=0,
                                          timeout=params.timeout_s)
         self.rpm = _limiter(params.rpm, 1)
         self.tpm = _limiter(params.tpm, params.max_tokens + 8000)

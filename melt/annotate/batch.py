@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -20,7 +19,7 @@ from typing import Callable, Iterable
 import openai
 from tqdm import tqdm
 
-from melt.annotate.backends import FatalBackendError, Reply, redact
+from melt.annotate.backends import FatalBackendError, Reply, api_key, redact
 from melt.annotate.cache import ResponseCache
 from melt.annotate.engine import Progress, Stats, cache_record, cost_of, next_needed
 from melt.annotate.params import AnnotateParams
@@ -30,13 +29,8 @@ TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
 def _client(params: AnnotateParams) -> openai.OpenAI:
-    api_key = os.environ.get("OPENAI_API_KEY")
-    if not api_key:
-        if params.base_url is None:
-            raise FatalBackendError("OPENAI_API_KEY is not set (the key is read from the environment only)")
-        api_key = "no-key"
     # Control-plane calls (a handful per run): the client's own retries are enough here.
-    return openai.OpenAI(api_key=api_key, base_url=params.base_url, max_retries=5, timeout=params.timeout_s)
+    return openai.OpenAI(api_key=api_key(params), base_url=params.base_url, max_retries=5, timeout=params.timeout_s)
 
 
 def _build_input(prompts: Iterable[dict], cache: ResponseCache, params: AnnotateParams, skip: set[str]):

@@ -14,7 +14,6 @@ import os
 import zlib
 from pathlib import Path
 
-SHARDS = 256
 
 
 def _shard_name(key: str) -> str:

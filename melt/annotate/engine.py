@@ -193,24 +193,21 @@ class SplitWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.files: dict[str, tuple[Path, object]] = {}
 
-    def write(self, record: dict) -> None:
-        split = record["split"]
+    def _file(self, split: str):
         if split not in self.files:
             fd, tmp = tempfile.mkstemp(prefix=f".{split}.", dir=self.out_dir)
             self.files[split] = (Path(tmp), os.fdopen(fd, "w", encoding="utf-8"))
-        self.files[split][1].write(json.dumps(record, ensure_ascii=False) + "\n")
+        return self.files[split][1]
+
+    def write(self, record: dict) -> None:
+        self._file(record["split"]).write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def commit(self, splits: Iterable[str]) -> None:
         for split in splits:   # a split with no request still gets its (empty) file
-            if split not in self.files:
-                self.write_empty(split)
+            self._file(split)
         for split, (tmp, f) in self.files.items():
             f.close()
             os.replace(tmp, self.out_dir / f"{split}.jsonl")
-
-    def write_empty(self, split: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{split}.", dir=self.out_dir)
-        self.files[split] = (Path(tmp), os.fdopen(fd, "w", encoding="utf-8"))
 
 
 def summarize(records: Iterator[dict], writer: SplitWriter) -> dict:

@@ -10,11 +10,11 @@ from pathlib import Path
 from melt.analysis.layout import read_melt_csv
 from melt.data.labels import EMOTIONS
 from melt.data.meld import SPLITS
-from melt.io import write_json, write_text
+from melt.io import sha256_file, write_json, write_text
 from melt.publish.card import card_data, render_card
 from melt.publish.dataset import build_splits
 from melt.publish.params import PublishParams
-from melt.publish.provenance import annotation_sources, lock_hashes, sha256_file, strip_userinfo
+from melt.publish.provenance import annotation_sources, lock_hashes, strip_userinfo
 from melt.publish.push import push_folder, push_token
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -12,14 +11,6 @@ import yaml
 from melt.analysis.annotations import read_annotations
 
 UPSTREAM_STAGES = ("prepare", "prompts", "annotate", "derive", "analyze")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def strip_userinfo(url: str | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,10 +78,11 @@ def wants_normalized_input(spec: BackboneSpec) -> bool:
     """Whether the model's feature extractor normalises each waveform (zero mean, unit variance)."""
     from transformers import AutoFeatureExtractor
 
-    try:
-        extractor = AutoFeatureExtractor.from_pretrained(spec.id, revision=spec.revision)
-    except (OSError, ValueError):  # a folder without preprocessor_config.json (e.g. tiny test models)
-        return False
+    local = Path(spec.id)
+    if local.is_dir() and not (local / "preprocessor_config.json").is_file():
+        return False   # a saved model without a feature extractor (e.g. tiny test models)
+    # Anything else (a Hub id unreachable offline, a broken config) must fail, not silently skip normalisation.
+    extractor = AutoFeatureExtractor.from_pretrained(spec.id, revision=spec.revision)
     return bool(getattr(extractor, "do_normalize", False))
 
 

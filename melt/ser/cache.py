@@ -7,7 +7,6 @@ same backbone and policy is never computed twice, across runs, splits and corpor
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -19,14 +18,6 @@ FULL = "full"
 
 def crop_policy(crop_s: float, crops: int) -> str:
     return f"crop{crop_s:g}s-k{crops}"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def crop_offsets(sha: str, n_samples: int, crop_samples: int, crops: int) -> list[int]:
@@ -60,7 +51,3 @@ class FeatureStore:
         with os.fdopen(fd, "wb") as f:
             np.save(f, vectors.astype(np.float32))
         os.replace(tmp, target)  # atomic: parallel processes may meet on the same content
-
-
-def load_vectors(root: str | Path, relpath: str) -> np.ndarray:
-    return np.load(Path(root) / relpath)

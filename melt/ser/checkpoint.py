@@ -49,6 +49,9 @@ def load_head(model_dir: str | Path, head_dir: str, config: dict) -> tuple[Weigh
     return head.eval(), classes
 
 
-def finetuned_backbone_dir(model_dir: str | Path, head_dir: str) -> Path | None:
+def finetuned_backbone_dir(model_dir: str | Path, head_dir: str) -> Path:
+    """The fine-tuned backbone saved beside a head; a clear error if the checkpoint lacks it."""
     folder = Path(model_dir) / head_dir / "backbone"
-    return folder if folder.is_dir() else None
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: missing; a fine-tuned checkpoint needs the backbone trained with its head")
+    return folder

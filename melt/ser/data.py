@@ -17,7 +17,6 @@ from melt.data.corpora import corpus_classes
 from melt.data.labels import EMOTIONS, normalize_emotion
 from melt.ser.features import melt_item_id
 
-LABEL_COLUMNS = {"melt": "llm_label", "meld": "Emotion"}
 IN_DOMAIN = "test"  # the MELT test split, evaluated with the label set the model was trained on
 
 

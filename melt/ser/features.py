@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from melt.data.audio import AudioError, load_audio, SAMPLE_RATE
 from melt.data.corpora import read_corpus
-from melt.io import write_csv, write_json
-from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy, sha256_file
+from melt.io import sha256_file, write_csv, write_json
+from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy
 from melt.ser.params import SerParams
 from melt.ser.registry import EGEMAPS, BackboneSpec
 

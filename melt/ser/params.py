@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from melt.params_base import Section
-from melt.ser.registry import BACKBONES, BackboneSpec, check_name
+from melt.ser.registry import BACKBONES, EGEMAPS, BackboneSpec, check_name
 
 
 class CorpusPath(Section):
@@ -72,6 +72,9 @@ class SerParams(Section):
             if name not in known:
                 raise ValueError(f"ser.backbones: unknown backbone {name!r} (known: {', '.join(known)}; "
                                  f"add Hub ids or local folders under ser.extra_backbones)")
+        if self.finetune and any(known[name].id == EGEMAPS for name in self.backbones):
+            raise ValueError("ser.finetune: eGeMAPS has no weights to fine-tune; drop egemaps from ser.backbones "
+                             "or set ser.finetune: false")
         return self
 
     def backbone_spec(self, name: str) -> BackboneSpec:

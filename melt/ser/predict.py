@@ -49,10 +49,10 @@ def _probabilities(wav_path, config, spec, model, model_dir, head_dir) -> np.nda
     wave = load_audio(wav_path)
     if normalized:
         wave = normalize(wave)
-    tuned = finetuned_backbone_dir(model_dir, head_dir)
-    if tuned is not None:
+    if config["finetune"]:
         from melt.ser.model import FineTunedSer
 
+        tuned = finetuned_backbone_dir(model_dir, head_dir)
         backbone = load_backbone(BackboneSpec(id=str(tuned), loader=spec.loader))
         return predict_waves(FineTunedSer(backbone, model), [wave])[0]
     backbone = load_backbone(spec)

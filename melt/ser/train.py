@@ -71,10 +71,14 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
                  model_dir: str | Path, progress: bool = True) -> dict:
     """Train the heads of one model and write its checkpoint to `model_dir`; returns a summary."""
     model_dir = Path(model_dir)
-    for stale in ("heads", CONFIG, "history.json", "training.json", "exclusions.csv", "mlflow_run.json"):
-        target = model_dir / stale
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = make_accelerator(ser.device)
+    # Under `accelerate launch` every process trains on its shard; only the main one logs and writes.
+    main = accelerator.is_main_process
+    if main:
+        for stale in ("heads", CONFIG, "history.json", "training.json", "exclusions.csv", "mlflow_run.json"):
+            target = model_dir / stale
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        model_dir.mkdir(parents=True, exist_ok=True)
     info, index = read_feature_info(features_dir, backbone)
     rows, excluded = read_melt_split(melt_dir, "train")
     if not ser.finetune:
@@ -83,11 +87,10 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
     heads, target_head = plan_heads(target_classes(ser.eval_corpora))
     cfg = HeadConfig(ser.hidden_size, ser.dropout, ser.lr, ser.batch_size, ser.epochs, ser.seed)
     spec = ser.backbone_spec(backbone)
-    accelerator = make_accelerator(ser.device)
 
     tracker = Tracker(tracking_uri(ser.mlflow_tracking_uri), ser.mlflow_experiment)
     params = run_params(ser, backbone, label_set, info)
-    run_id = tracker.start(f"{backbone}-{label_set}", params, tags={"stage": "train"})
+    run_id = tracker.start(f"{backbone}-{label_set}", params, tags={"stage": "train"}) if main else None
     history: dict[str, list[float]] = {}
     counts: dict[str, dict[str, int]] = {}
     head_dirs: dict[str, str] = {}
@@ -98,7 +101,7 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
             if sub.empty:
                 raise ValueError(f"no training rows with {label_set} labels in {classes} for head {head_name!r}")
             counts[head_name] = {c: int((sub[label_set] == c).sum()) for c in classes}
-            logger = _LossLogger(tracker, run_id, metric_key(head_name))
+            logger = _LossLogger(tracker, run_id, metric_key(head_name)) if main else None
             if ser.finetune:
                 model, history[head_name] = _finetune_head(ser, spec, sub, label_set, classes, cfg, accelerator,
                                                            logger, progress)
@@ -109,11 +112,18 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
                 head, history[head_name] = train_head(data, len(classes), cfg, standardize=spec.id == EGEMAPS,
                                                       accelerator=accelerator, on_epoch=logger, progress=progress)
                 backbone_out = None
-            logger.flush()
-            head_dirs[head_name] = save_head(model_dir, head_name, head, classes, backbone_out)
+            if main:
+                logger.flush()
+                head_dirs[head_name] = save_head(model_dir, head_name, head, classes, backbone_out)
     except BaseException:
-        tracker.finish(run_id, "FAILED")
+        if main:
+            tracker.finish(run_id, "FAILED")
         raise
+    accelerator.wait_for_everyone()
+    summary = {"rows": len(rows), "excluded": len(excluded),
+               "final_loss": {h: round(v[-1], 4) for h, v in history.items()}}
+    if not main:
+        return {"run_id": None, **summary}
     tracker.finish(run_id)
 
     config = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": info["fingerprint"],
@@ -126,8 +136,7 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
     write_json(model_dir / "training.json", {"rows": len(rows), "excluded": len(excluded), "per_head": counts})
     write_csv(excluded, model_dir / "exclusions.csv")
     write_json(model_dir / "mlflow_run.json", {"run_id": run_id, "experiment": ser.mlflow_experiment})
-    return {"run_id": run_id, "rows": len(rows), "excluded": len(excluded),
-            "final_loss": {h: round(v[-1], 4) for h, v in history.items()}}
+    return {"run_id": run_id, **summary}
 
 
 def load_waves(paths, spec) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from melt.data.corpora.labelmaps import LabelMap, load_label_map
 from melt.data.corpora.layouts import read_cremad, read_iemocap, read_ravdess, read_tess
+from melt.data.meld import CorpusError  # one error type for unreadable corpora (re-exported)
 
 READERS = {
     "iemocap": read_iemocap,
@@ -24,18 +25,15 @@ READERS = {
 COLUMNS = ["corpus", "item_id", "audio_path", "speaker", "source_label", "emotion", "reason"]
 
 
-class CorpusError(ValueError):
-    """A corpus that cannot be read: unset or missing path, no audio, unknown name."""
-
 
 def corpus_classes(name: str) -> tuple[str, ...]:
     """The MELT emotions a corpus has (its label map), in `EMOTIONS` order."""
     return load_label_map(name).classes
 
 
-def read_corpus(name: str, path: str | Path | None, param: str | None = None) -> pd.DataFrame:
-    """All items of corpus `name` under `path`; `param` names the setting in error messages."""
-    param = param or f"ser.corpora.{name}.path"
+def read_corpus(name: str, path: str | Path | None) -> pd.DataFrame:
+    """All items of corpus `name` under `path`; errors name the setting `ser.corpora.<name>.path`."""
+    param = f"ser.corpora.{name}.path"
     if name not in READERS:
         raise CorpusError(f"unknown corpus {name!r} (known: {', '.join(READERS)})")
     if path is None:
