@@ -1,5 +1,5 @@
-"""Fixture writers for the derive/analyze/publish tests: prepared CSVs and annotation records
-in exactly the layouts of contracts.md (written here until the real upstream stages produce them)."""
+"""Fixture writers for the derive/analyze/publish tests: prepared CSVs and annotation records in exactly
+the layouts the prepare and annotate stages write."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -51,8 +50,7 @@ class HubServer:
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[str] = []          # "METHOD path" (never headers: they hold the token)
         self.app = self._build_app()
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port, self.url = 0, ""   # bound by __enter__
 
     # --- auth -----------------------------------------------------------------------------------------
     def _authorized(self, request: Request) -> bool:
@@ -276,15 +274,10 @@ class HubServer:
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> HubServer:
-        self._server, self._thread, _ = serve_in_thread(self.app, self.port, log_level="warning", access_log=False)
+        self._server, self._thread, self.port = serve_in_thread(self.app, log_level="warning", access_log=False)
+        self.url = f"http://127.0.0.1:{self.port}"
         return self
 
     def __exit__(self, *exc) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

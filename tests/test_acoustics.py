@@ -271,3 +271,10 @@ def test_bad_melt_csv_is_named(tmp_path):
     pd.DataFrame({"split": ["dev"], "dialogue_id": [0], "utterance_id": [1]}).to_csv(tmp_path / "melt" / "dev.csv", index=False)
     with pytest.raises(ValueError, match=r"dev.csv: missing column\(s\) \['pitch', 'loudness'\]"):
         read_melt(tmp_path / "melt")
+
+
+def test_uar_counts_only_levels_present_in_the_measurement():
+    from melt.acoustics.validate import scores
+
+    # measured low/mid, described low/high: recall low 1.0, mid 0.0 → 0.5 (a described-only level is no class)
+    assert scores(pd.Series(["low", "mid"]), pd.Series(["low", "high"]))["uar"] == 0.5

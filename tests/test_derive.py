@@ -116,3 +116,13 @@ def test_bad_annotation_lines_name_file_and_line(tmp_path):
     write_jsonl(path, [record("dev", 0, 0, 0, "joy"), record("dev", 0, 0, 0, "anger")])
     with pytest.raises(AnnotationError, match=r"dev\.jsonl:2: sample 0 of dia0_utt0 already on line 1"):
         derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+
+
+def test_prepared_csv_missing_a_column_names_file_and_column(tmp_path):
+    from melt.analysis.layout import MeltCsvError
+
+    prepared = write_prepared(tmp_path / "prepared", sizes=(("train", 3), ("dev", 3), ("test", 3)))
+    write_annotations(tmp_path / "ann", prepared)
+    prepared["test"].drop(columns=["Season"]).to_csv(tmp_path / "prepared/test.csv", index=False)
+    with pytest.raises(MeltCsvError, match=r"test\.csv: missing column\(s\) Season"):
+        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")

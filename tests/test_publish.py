@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -11,7 +12,7 @@ import soundfile as sf
 import yaml
 from datasets import Audio, ClassLabel, load_dataset
 
-from conftest import write_tone
+from conftest import REPO, write_tone
 from derive_fixtures import write_annotations, write_prepared
 from melt.analysis import analyze, derive
 from melt.analysis.params import AnalyzeParams, DeriveParams
@@ -27,6 +28,8 @@ PIPELINE = {"data": {"source": "demo"}, "prompts": {"template": "melt-v1"}, "der
 
 
 def build_inputs(root):
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "prompts/melt-v1.txt", root / "prompts/melt-v1.txt")   # the card quotes the template
     prepared = write_prepared(root / "data/prepared")
     write_annotations(root / "data/annotations", prepared, samples=2)
     derive.run(DeriveParams(), root / "data/prepared", root / "data/annotations", root / "data/melt", root / "metrics/derive.json")
@@ -79,6 +82,10 @@ def test_load_dataset_from_built_repo(tmp_path):
     assert "abc123.dir" in card and "GNU General Public License" in card and "2505.24493" in card
     assert "load_dataset(" in card and "not MELD" in card  # the demo build says what it is
     assert "offline rule-based text heuristic" in card and "not from an LLM" in card  # and so do its labels
+    assert "Given the following line of dialogue from a ${show} character" in card   # the prompt used
+    (tmp_path / "prompts/melt-v1.txt").unlink()
+    with pytest.raises(PublishError, match=r"melt-v1\.txt: prompt template not found"):
+        do_publish(tmp_path)
 
     prov = json.loads((hub / "provenance.json").read_text())
     assert prov["dvc_lock"]["derive"]["deps"] == {"data/annotations": "def456.dir"}

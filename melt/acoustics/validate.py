@@ -87,7 +87,9 @@ def scores(measured: pd.Series, described: pd.Series) -> dict:
     """UAR (macro recall), ACC, macro F1 with the measured level as the reference (scikit-learn)."""
     if len(measured) == 0:
         return {"uar": None, "acc": None, "f1": None}
-    return {"uar": _round(recall_score(measured, described, average="macro", zero_division=0)),
+    # UAR over the levels that occur in the reference: a level only described must not count as a 0 recall.
+    present = [lv for lv in LEVELS if (measured == lv).any()]
+    return {"uar": _round(recall_score(measured, described, labels=present, average="macro", zero_division=0)),
             "acc": _round(accuracy_score(measured, described)),
             "f1": _round(f1_score(measured, described, average="macro", zero_division=0))}
 

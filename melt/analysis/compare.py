@@ -20,7 +20,8 @@ def _from_annotations(path: Path, split: str) -> RunLabels:
 
 def _from_csv_rows(df, path: Path) -> RunLabels:
     out: RunLabels = {}
-    for i, (d, u, lab) in enumerate(zip(df["Dialogue_ID"], df["Utterance_ID"], df["llm_label"]), 1):
+    # df keeps the file's index (also when filtered to one split), so row numbers are the file's data rows
+    for i, d, u, lab in zip(df.index + 1, df["Dialogue_ID"], df["Utterance_ID"], df["llm_label"]):
         try:
             key = (int(d), int(u))
         except ValueError:

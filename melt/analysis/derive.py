@@ -12,22 +12,17 @@ import pandas as pd
 
 from melt.analysis.annotations import Answer, read_annotations
 from melt.analysis.character import character_check
-from melt.analysis.layout import EXCLUDED_COLUMNS, MELT_COLUMNS
+from melt.analysis.layout import EXCLUDED_COLUMNS, MELT_COLUMNS, read_melt_csv
 from melt.analysis.params import DeriveParams
 from melt.analysis.vote import majority_vote, votes_json
 from melt.data.meld import SPLITS
+from melt.data.prepare import PREPARED_COLUMNS
 from melt.io import write_csv, write_json
 
 # prepared column → MELT column, for the pass-through columns
 _RENAMES = {"Sr No.": "Sr_No."}
 _DESCRIPTIONS = ("loudness", "pitch", "rhythm_speed", "emotional_impact")
 EXCLUSION_REASONS = ("not_annotated", "no_valid_answer", "tie", "low_confidence")
-
-
-def _read_prepared(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (run the prepare stage first)")
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _answers_summary(answers: list[Answer]) -> str:
@@ -95,7 +90,7 @@ def run(params: DeriveParams, prepared_dir: str | Path, annotations_dir: str | P
     prepared_dir, annotations_dir, out_dir = Path(prepared_dir), Path(annotations_dir), Path(out_dir)
     all_excluded, metrics = [], {"tie_break": params.tie_break, "min_confidence": params.min_confidence, "splits": {}}
     for split in SPLITS:
-        prepared = _read_prepared(prepared_dir / f"{split}.csv")
+        prepared = read_melt_csv(prepared_dir / f"{split}.csv", PREPARED_COLUMNS)  # names a missing column
         answers = read_annotations(annotations_dir / f"{split}.jsonl", split)
         prepared_keys = {(split, int(d), int(u)) for d, u in zip(prepared["dialogue_id"], prepared["utterance_id"])}
         orphans = sorted(k for k in answers if k not in prepared_keys)

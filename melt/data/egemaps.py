@@ -10,7 +10,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from melt.data.audio import SAMPLE_RATE, AudioError, load_audio
+from melt.io import write_json
 
 FEATURE_SET = "eGeMAPSv02"
 N_FEATURES = 88
@@ -76,13 +76,8 @@ def _read_cache(cache_dir: Path | None, sha: str) -> dict[str, float] | None:
 def _write_cache(cache_dir: Path | None, sha: str, values: dict[str, float]) -> None:
     if cache_dir is None:
         return
-    target = _cache_file(cache_dir, sha)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Atomic: two workers (or two runs) meeting on the same content never leave a half file.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(values, f)
-    os.replace(tmp, target)
+    write_json(_cache_file(cache_dir, sha), values)
 
 
 def _extract_one(path: str, cache_dir: Path | None) -> _Result:

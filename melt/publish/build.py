@@ -7,31 +7,30 @@ import json
 import shutil
 from pathlib import Path
 
-from melt.analysis.layout import read_melt_csv
 from melt.data.labels import EMOTIONS
 from melt.data.meld import SPLITS
 from melt.io import sha256_file, write_json, write_text
 from melt.publish.card import card_data, render_card
-from melt.publish.dataset import build_splits
+from melt.publish.dataset import PublishError, build_splits
 from melt.publish.params import PublishParams
 from melt.publish.provenance import annotation_sources, lock_hashes, strip_userinfo
 from melt.publish.push import push_folder, push_token
 
 
 def _card_context(params: PublishParams, pipeline: dict, analysis: dict, sources: dict, lock: dict,
-                  template: Path | None) -> dict:
+                  template: Path) -> dict:
     stats = analysis.get("splits", {})
     out_of_set = {}
     for s in stats.values():
         for k, v in s.get("out_of_set_labels", {}).items():
             out_of_set[k] = out_of_set.get(k, 0) + v
     cache_md5 = (lock.get("annotate", {}).get("outs") or {}).get("cache/llm")
-    text = template.read_text(encoding="utf-8").rstrip() if template and template.is_file() else None
+    text = template.read_text(encoding="utf-8").rstrip()
     return dict(
         pretty_name=params.pretty_name, repo_id=params.repo_id or "<user>/<name>", audio=params.include_audio,
         emotions=EMOTIONS, license=params.license, source=pipeline.get("data", {}).get("source", "?"),
         template=pipeline.get("prompts", {}).get("template", "?"), template_text=text,
-        template_sha256=sha256_file(template) if text is not None else None,
+        template_sha256=sha256_file(template),
         annotate=pipeline.get("annotate", {}), derive=pipeline.get("derive", {}), sources=sources,
         cache_md5=cache_md5, stats=stats, out_of_set=dict(sorted(out_of_set.items(), key=lambda kv: -kv[1])),
         has_alpha=any(s.get("samples_agreement", {}).get("alpha") is not None for s in stats.values()),
@@ -47,19 +46,20 @@ def _sanitized(pipeline: dict) -> dict:
 
 def run(params: PublishParams, *, pipeline: dict, melt_dir: str | Path, analysis_path: str | Path,
         annotations_dir: str | Path, lock_path: str | Path, out_dir: str | Path,
-        template: str | Path | None = None, root: str | Path = ".") -> dict:
+        root: str | Path = ".") -> dict:
     """pipeline: the other params sections for the card and provenance (data, prompts, annotate, derive, analyze)."""
     token = push_token(params) if params.push else None  # fail before any work
     melt_dir, out_dir = Path(melt_dir), Path(out_dir)
-    for split in SPLITS:
-        read_melt_csv(melt_dir / f"{split}.csv")  # a clear error for a missing/broken input, before building
+    template_path = Path(root) / "prompts" / f"{pipeline.get('prompts', {}).get('template', '')}.txt"
+    if not template_path.is_file():
+        raise PublishError(f"{template_path}: prompt template not found (the card documents the prompt used)")
+    dsd = build_splits(melt_dir, SPLITS, params.include_audio, Path(root))   # reads and checks the MELT CSVs
     analysis = json.loads(Path(analysis_path).read_text(encoding="utf-8"))
     lock = lock_hashes(Path(lock_path))
     sources = annotation_sources(Path(annotations_dir), SPLITS)
 
     staging = out_dir.with_name(out_dir.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
-    dsd = build_splits(melt_dir, SPLITS, params.include_audio, Path(root))
     data_files = {split: f"data/{split}.parquet" for split in SPLITS}
     for split, ds in dsd.items():
         (staging / "data").mkdir(parents=True, exist_ok=True)
@@ -75,8 +75,7 @@ def run(params: PublishParams, *, pipeline: dict, melt_dir: str | Path, analysis
         "annotation_sources": sources,
     }
     write_json(staging / "provenance.json", provenance)
-    template_path = Path(root) / "prompts" / f"{pipeline.get('prompts', {}).get('template', '')}.txt"
-    context = _card_context(params, pipeline, analysis, sources, lock, Path(template) if template else template_path)
+    context = _card_context(params, pipeline, analysis, sources, lock, template_path)
     write_text(staging / "README.md", render_card(card_data(dsd, data_files, params.pretty_name, params.license), **context))
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
