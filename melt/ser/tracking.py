@@ -1,33 +1,15 @@
 """MLflow: one run per trained model in one store shared by `dvc repro` and `dvc exp run --temp/--queue`.
 
 Tracking URI: `ser.mlflow_tracking_uri`, else $MLFLOW_TRACKING_URI, else `sqlite:///<repository root>/mlflow.db`.
-The repository root is the *original* repository even inside a DVC experiment: `dvc exp run --temp` and
-queued runs execute in `<repo>/.dvc/tmp/exps/...` but DVC sets $DVC_ROOT to the original repository
-(measured with DVC 3.67); without $DVC_ROOT, a working directory under `.dvc/tmp/exps` is cut back to the
-repository above it, else `git rev-parse --show-toplevel`.
+The repository root is the *original* repository even inside a DVC experiment (melt.repo.repo_root).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
-
-def repo_root(cwd: str | Path | None = None) -> Path:
-    if os.environ.get("DVC_ROOT"):
-        return Path(os.environ["DVC_ROOT"]).resolve()
-    start = Path(cwd or os.getcwd()).resolve()
-    parts = start.parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        return Path(top)
-    except (OSError, subprocess.CalledProcessError):
-        return start
+from melt.repo import repo_root
 
 
 def tracking_uri(configured: str | None = None) -> str:
