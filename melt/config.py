@@ -1,4 +1,8 @@
-"""params.yaml → one validated, immutable object. Stages read their own sections from it."""
+"""The whole params.yaml as one validated, immutable object, and its generated reference.
+
+Stage scripts do not import this module (it imports every section's params): they load their own
+sections with `melt.params_base.stage_params`. `python -m melt.config --markdown | --yaml | --check`.
+"""
 
 from __future__ import annotations
 
@@ -10,58 +14,83 @@ from melt.acoustics.params import AcousticsParams
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
-from melt.io import read_yaml
-from melt.params_base import Section
+from melt.params_base import ParamsError, Section, describe_error, read_params_file
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
 
 
 class Params(Section):
-    data: DataParams = Field(default_factory=DataParams)
-    prepare: PrepareParams = Field(default_factory=PrepareParams)
-    prompts: PromptsParams = Field(default_factory=PromptsParams)
-    annotate: AnnotateParams = Field(default_factory=AnnotateParams)
-    derive: DeriveParams = Field(default_factory=DeriveParams)
-    analyze: AnalyzeParams = Field(default_factory=AnalyzeParams)
-    publish: PublishParams = Field(default_factory=PublishParams)
-    acoustics: AcousticsParams = Field(default_factory=AcousticsParams)
-    ser: SerParams = Field(default_factory=SerParams)
-
-
-class ParamsError(ValueError):
-    """A params file that does not validate; the message names every bad key."""
-
-
-def _describe(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: {err.error_count()} invalid parameter(s)"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
-        else:
-            got = f" (got {e['input']!r})" if "input" in e and not isinstance(e["input"], dict) else ""
-            lines.append(f"  {key}: {e['msg']}{got}")
-    return "\n".join(lines)
+    data: DataParams = Field(default_factory=DataParams, description=(
+        "The MELD-format corpus the pipeline reads: the embedded demo sitcom or MELD (docs/data.md)."))
+    prepare: PrepareParams = Field(default_factory=PrepareParams, description=(
+        "Stage `prepare`: ingestion and the paper's filter (docs/data.md)."))
+    prompts: PromptsParams = Field(default_factory=PromptsParams, description=(
+        "Stage `prompts`: one LLM request per utterance and sample, from a versioned template (docs/annotate.md)."))
+    annotate: AnnotateParams = Field(default_factory=AnnotateParams, description=(
+        "Stage `annotate`: the LLM backend, sampling, limits, retries, prices and the answer store "
+        "(docs/annotate.md)."))
+    derive: DeriveParams = Field(default_factory=DeriveParams, description=(
+        "Stage `derive`: annotations → MELT CSVs, majority vote over samples (docs/melt-dataset.md)."))
+    analyze: AnalyzeParams = Field(default_factory=AnalyzeParams, description=(
+        "Stage `analyze`: label statistics and agreement (docs/melt-dataset.md)."))
+    publish: PublishParams = Field(default_factory=PublishParams, description=(
+        "Stage `publish`: the Hugging Face dataset repository and the optional push (docs/publish.md)."))
+    acoustics: AcousticsParams = Field(default_factory=AcousticsParams, description=(
+        "Stage `acoustics`: the LLM's voice descriptions vs eGeMAPS measurements (docs/acoustics.md)."))
+    ser: SerParams = Field(default_factory=SerParams, description=(
+        "Stages `features`, `train`, `evaluate`, `report`: speech emotion recognition (docs/ser.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:
     try:
         return Params.model_validate(raw or {})
     except ValidationError as err:
-        raise ParamsError(_describe(err, source)) from None
+        raise ParamsError(describe_error(err, source)) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    path = Path(path)
-    raw = read_yaml(path, ParamsError, "params file (run from the repository root)")
-    if raw is not None and not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    return parse_params(raw, str(path))
+    """The whole params file, validated (tools and tests; stage scripts load their sections with
+    `melt.params_base.stage_params`)."""
+    return parse_params(read_params_file(path), str(Path(path)))
 
 
-def stage_params(path: str | Path = "params.yaml") -> Params:
-    """`load_params` for stage scripts: a bad params file stops the stage with its message, no traceback."""
+def full_stage_params(path: str | Path = "params.yaml") -> Params:
+    """Transitional: the whole file for a stage script (stops with the message, no traceback)."""
     try:
         return load_params(path)
     except ParamsError as err:
         raise SystemExit(f"error: {err}") from None
+
+
+stage_params = full_stage_params   # TODO(lead): stages move to melt.params_base.stage_params
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m melt.config --markdown | --yaml | --check [params.yaml]`."""
+    import argparse
+    import sys
+
+    from melt.params_docs import default_yaml, markdown
+
+    parser = argparse.ArgumentParser(prog="python -m melt.config", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--markdown", action="store_true", help="print the params reference (docs/params.md)")
+    mode.add_argument("--yaml", action="store_true", help="print params.yaml with every key at its default")
+    mode.add_argument("--check", metavar="PATH", nargs="?", const="params.yaml", help="validate a params file")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown(Params))
+    elif args.yaml:
+        sys.stdout.write(default_yaml(Params))
+    else:
+        try:
+            load_params(args.check)
+        except ParamsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"{args.check}: valid")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
