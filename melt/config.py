@@ -15,6 +15,7 @@ from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
+from melt.pretrain.params import AsrParams, PretrainParams, PseudolabelParams, TextParams
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
 
@@ -39,6 +40,15 @@ class Params(Section):
         "Stage `acoustics`: the LLM's voice descriptions vs eGeMAPS measurements (docs/acoustics.md)."))
     ser: SerParams = Field(default_factory=SerParams, description=(
         "Stages `features`, `train`, `evaluate`, `report`: speech emotion recognition (docs/ser.md)."))
+    pretrain: PretrainParams = Field(default_factory=PretrainParams, description=(
+        "The unlabelled speech corpus of text pre-training, MERITS-L part 1 (docs/pretrain.md)."))
+    asr: AsrParams = Field(default_factory=AsrParams, description=(
+        "Stage `transcribe`: provided transcripts or Whisper, with a shared transcript store (docs/pretrain.md)."))
+    pseudolabel: PseudolabelParams = Field(default_factory=PseudolabelParams, description=(
+        "Stage `pseudolabel`: LLM sentiment (or emotion) pseudo-labels of the transcripts through the annotation "
+        "engine and answer store (docs/pretrain.md)."))
+    text: TextParams = Field(default_factory=TextParams, description=(
+        "Stage `pretrain_text`: the utterance-level text model fine-tuned on the pseudo-labels (docs/pretrain.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:

@@ -24,7 +24,7 @@ from melt.annotate.backends import RetriesExhausted
 from melt.annotate.cache import ResponseCache
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import with_seed
-from melt.annotate.schema import check_answer
+from melt.annotate.answers import check
 
 
 @dataclass
@@ -60,7 +60,7 @@ def next_needed(prompt: dict, cache: ResponseCache, max_invalid_retries: int) ->
         rec = cache.get(key)
         if rec is None:
             return attempt, key, body
-        if check_answer(rec["raw"]).label is not None:
+        if check(prompt, rec["raw"]).label is not None:
             return None
     return None
 
@@ -109,7 +109,7 @@ class Engine:
             st.completion_tokens += reply.completion_tokens
             st.cost_usd += cost_of(self.params, body["model"], reply.prompt_tokens, reply.completion_tokens)
             self.cache.put(key, cache_record(self.backend.name, body["model"], reply))
-            if check_answer(reply.raw).label is not None or attempt >= self.params.max_invalid_retries:
+            if check(prompt, reply.raw).label is not None or attempt >= self.params.max_invalid_retries:
                 return
             attempt += 1
             st.reasks += 1
@@ -170,7 +170,7 @@ def resolve(prompt: dict, cache: ResponseCache, params: AnnotateParams, failures
             out.update(status="failed", label=None, parsed=None, raw=None, error=error)
             out["attempts"] += attempts
             return out
-        checked = check_answer(rec["raw"])
+        checked = check(prompt, rec["raw"])
         out["backend"], out["model"] = rec["backend"], rec["model"]
         out["prompt_tokens"] += rec["prompt_tokens"]
         out["completion_tokens"] += rec["completion_tokens"]

@@ -84,6 +84,8 @@ class PseudolabelParams(AnnotateParams):
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (the paper does not say; 0 = "
                                "the most likely label).")
     max_tokens: int = Field(10, ge=1, description="Answer length limit (one word is asked for).")
+    expected_completion_tokens: int = Field(2, ge=0, description="Completion tokens per request assumed by "
+                                            "`dry_run` estimates (one word).")
     response_format: Literal["json_schema", "json_object", "none"] = Field(
         "none", description="`none` for the one-word sentiment answer; `json_object` for `labels: emotion`.")
     prices: dict[str, Price] = Field(
