@@ -1,8 +1,8 @@
-"""The demo's unlabelled speech corpus: six episodes of an original chat podcast, in MSP-Podcast's layout.
+"""The demo's unlabelled speech corpus: ten episodes of an original chat podcast, in MSP-Podcast's layout.
 
     python demo/generate.py --podcast   # regenerate demo/podcast only (espeak-ng, ~1 min)
 
-demo/podcast/Audios/DEMO-PODCAST_<episode>_<segment>.flac   8 kHz mono, 8-bit FLAC (size budget)
+demo/podcast/Audios/DEMO-PODCAST_<episode>_<segment>.ogg    8 kHz mono Opus (size budget)
 demo/podcast/Transcripts/<same stem>.txt                      the text that was spoken (UTF-8)
 demo/podcast/Labels/labels_consensus.csv                      the writer's intended sentiment per
     segment, in the place MSP-Podcast keeps its labels. The pipeline ignores it (the corpus is
@@ -202,6 +202,133 @@ A + Well done. Keep every receipt and every photo.
 B 0 A question about the post now.
 A 0 You can ask the post office to forward your letters.
 B - I missed a hospital letter because it went to my old flat.
+== 0007 | en-gb-x-rp+f4 | en-us+m2
+A + Happy Friday! This is Good News, the show about nice things.
+B + Wow, we have so many happy stories this week.
+A + A listener won a baking contest with her lemon cake.
+B + Yay! That is brilliant. She must be thrilled.
+A + Another listener says his new neighbours are so helpful.
+B + Helpful neighbours are a gift. Truly.
+A - Not all news is good. A listener's cat died on Monday.
+B - Oh, I am so sorry. That is heartbreaking.
+A - She says she cannot stop crying.
+B - Crying is fine. Grief hurts, and that is okay.
+A + Her friends cooked for her all week. That is beautiful.
+B + Kind friends are the real heroes.
+A 0 Next, a message about a wedding in June.
+B + I loved my sister's wedding. It was so romantic.
+A - This listener hates weddings. He finds them stressful.
+B - Ugh, speeches and dancing. I understand.
+A 0 He asks how to say no politely.
+B 0 Thank the couple and send a card.
+A + Thanks for that. Simple and kind.
+B + I promise it works every time.
+A 0 A short message about a lost wallet.
+B - Losing a wallet is the worst.
+A + A stranger found it and posted it back with a note.
+B + What a lovely person. That makes me so happy.
+A 0 That is all the news for today.
+B + Have a peaceful weekend, everyone.
+A 0 The show is recorded on Thursdays.
+B 0 You can send stories by email.
+A - We cannot read every story on air, sadly.
+B + But we read them all. Thanks for writing.
+
+== 0008 | en-us+f1 | en-gb-scotland+m5
+A 0 This is Fix It, the repair show.
+B 0 Today we have questions about things that break.
+A - A listener's washing machine is broken again.
+B - Again? That is so annoying.
+A - The door is stuck and the water will not drain.
+B 0 Check the filter at the bottom first.
+A - He says the filter is full of disgusting grey slime.
+B - Ugh. That is gross, but it is normal.
+A + He cleaned it and the machine works. Great news.
+B + A clean filter fixes half of all problems.
+A - Next, a fridge that is making a horrible noise.
+B - A loud fridge is the worst at night.
+A 0 Pull it away from the wall and look at the fan.
+B + That usually helps. Nice and easy.
+A - A listener cut her hand fixing a shelf.
+B - Ouch. Please be careful with tools.
+A 0 Wear gloves and use the right screws.
+B 0 Heavy shelves need wall plugs.
+A - My shelf fell down last year. Books everywhere.
+B - That must have been a scary noise.
+A + The new shelf is strong. I am very proud of it.
+B + Well done. You are a real hero.
+A - One message says the smoke alarm beeps every night.
+B 0 That means the battery is low.
+A 0 Change the battery and test the button.
+B + Problem solved. Thanks for the question.
+A 0 Next week we answer questions about bikes.
+B + I love fixing bikes. It is so satisfying.
+A - Punctures are the worst, though.
+B + Not with a good pump. See you next week.
+
+== 0009 | en-029+m1 | en-gb-x-gbclan+f1
+A 0 Welcome to Night In, a show about films and food.
+B + I am so happy to be back. I missed this.
+A 0 This week we watched a horror film.
+B - I hate horror films. They scare me too much.
+A - I screamed twice and could not sleep.
+B - That sounds awful. Never again.
+A + Then we watched a romantic comedy. Much better.
+B + I loved it. The ending was so sweet.
+A 0 The film is two hours long.
+B 0 It is based on a short novel.
+A - The critics said the middle was boring.
+B 0 The middle is slow, but the ending is fine.
+A + The music was beautiful, I have to say.
+B + I am sure it will win an award.
+A 0 Now, food for a night in.
+B + Homemade pizza is the best choice.
+A - Shop pizza is usually worse than it looks.
+B - And it is often cold in the middle.
+A 0 Make the dough an hour before the film.
+B 0 Use tomatoes, cheese and a little oil.
+A - Last time I burned the pizza and the alarm went off.
+B - Oh no. That is a very loud dinner.
+A + The second pizza was perfect, luckily.
+B + Perfect pizza and a good film. Wonderful evening.
+A 0 Next week we watch an old western.
+B - I am not sure I will like it.
+A + Give it a chance. You might love it.
+B + Okay, I promise to try.
+A 0 The film list is on our website.
+B + Enjoy your night in, everyone.
+
+== 0010 | en-gb-x-rp+f2 | en-us-nyc+m2
+A 0 This is Keeping Well, a show about health at home.
+B + I feel great today, which is a good start.
+A - I was sick all weekend with a cold.
+B - Poor you. A cold is miserable.
+A - My throat hurt and I felt worse every day.
+B 0 Drink water and rest as much as you can.
+A + I am fine now, thank goodness.
+B + Glad to hear it. You sound much better.
+A 0 Our topic today is sleep.
+B - I sleep badly when I am stressed.
+A - Noise from the street keeps me awake.
+B 0 Earplugs and a dark room can help.
+A + Earplugs changed my life. I sleep so well now.
+B + That is great. Good sleep makes everything easier.
+A 0 Next, a question about walking.
+B 0 Experts suggest a short walk every day.
+A + A walk in the park is so peaceful.
+B + I love the fresh air in the morning.
+A - A listener says she is too tired to exercise.
+B - Feeling tired all the time is hard.
+A 0 Start with ten minutes and add a little each week.
+B + Small steps work. I respect that approach.
+A - Some people feel guilty when they skip a day.
+B 0 Skipping a day is normal. Just start again.
+A + Our listeners are so kind to each other.
+B + That is the best part of this show.
+A 0 Next time we talk about cooking healthy meals.
+B + Thanks for listening. Look after yourselves.
+A - And please, no more colds this winter.
+B + We promise to stay well.
 """
 
 
@@ -234,19 +361,47 @@ def espeak(text: str, voice: str) -> np.ndarray:
     return soxr.resample(x, sr, SAMPLE_RATE).astype(np.float32)
 
 
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:   # CRC-32, polynomial 0x04C11DB7, not reflected, initial 0 (the Ogg page checksum)
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def fix_ogg_serial(path: Path, serial: int) -> None:
+    """libsndfile gives each Ogg stream a random serial number: set a fixed one (and each page's checksum)
+    so that regenerating the corpus writes byte-identical files."""
+    data = bytearray(path.read_bytes())
+    pos = 0
+    while pos < len(data):
+        if data[pos:pos + 4] != b"OggS":
+            raise ValueError(f"{path}: no Ogg page at byte {pos}")
+        segments = data[pos + 26]
+        size = 27 + segments + sum(data[pos + 27:pos + 27 + segments])
+        data[pos + 14:pos + 18] = serial.to_bytes(4, "little")
+        data[pos + 22:pos + 26] = bytes(4)
+        data[pos + 22:pos + 26] = _ogg_crc(bytes(data[pos:pos + size])).to_bytes(4, "little")
+        pos += size
+    path.write_bytes(bytes(data))
+
+
 def build_podcast() -> int:
-    """Rewrite demo/podcast from the script; deterministic (espeak-ng and FLAC encoding are)."""
+    """Rewrite demo/podcast from the script; deterministic (espeak-ng and Opus are; the Ogg serial is fixed)."""
     segments = parse_script()
     shutil.rmtree(PODCAST, ignore_errors=True)
     for sub in ("Audios", "Transcripts", "Labels"):
         (PODCAST / sub).mkdir(parents=True)
     for seg in segments:
         pcm = espeak(seg["text"], seg["voice"])
-        # 8-bit FLAC: a third of 16-bit's size at 8 kHz, still clear speech (the demo's size budget)
-        sf.write(str(PODCAST / "Audios" / f"{seg['stem']}.flac"), pcm, SAMPLE_RATE, format="FLAC", subtype="PCM_S8")
+        # Opus (a speech codec, ~10 kbit/s at this setting) keeps a segment within one 4 KiB block
+        audio = PODCAST / "Audios" / f"{seg['stem']}.ogg"
+        sf.write(str(audio), pcm, SAMPLE_RATE, format="OGG", subtype="OPUS", compression_level=1.0)
+        fix_ogg_serial(audio, 20250530)
         (PODCAST / "Transcripts" / f"{seg['stem']}.txt").write_text(seg["text"] + "\n", encoding="utf-8")
     with open(PODCAST / "Labels" / "labels_consensus.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["FileName", "IntendedSentiment"])
-        writer.writerows([f"{seg['stem']}.flac", seg["sentiment"]] for seg in segments)
+        writer.writerows([f"{seg['stem']}.ogg", seg["sentiment"]] for seg in segments)
     return len(segments)

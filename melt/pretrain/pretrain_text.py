@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from melt.data.labels import EMOTIONS
 from melt.io import write_csv, write_json
 from melt.pretrain.params import SENTIMENTS, TextParams
-from melt.pretrain.text_model import build_classifier, learning_rate, predict_texts
+from melt.pretrain.text_model import build_classifier, predict_texts, schedule
 from melt.pretrain.text_train import fine_tune
 
 
@@ -94,7 +94,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
         raise ValueError(f"{pseudolabels}: {len(train)} training and {len(test)} held-out items: too few "
                          "pseudo-labelled items to train and score (check the pseudolabel report)")
     model, tokenizer = build_classifier(text, classes, train["text"].tolist())
-    lr = learning_rate(text)
+    lr, epochs, batch_size = schedule(text)
     accelerator = Accelerator(cpu=text.device == "cpu")
     run = None
     if track and accelerator.is_main_process:
@@ -102,11 +102,12 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
 
         run = Run(tracking_uri(text.mlflow_tracking_uri), text.mlflow_experiment, text.name,
                   {**text.model_dump(mode="json", exclude={"scratch"}), **{f"scratch.{k}": v for k, v in
-                   text.scratch.model_dump().items()}, "effective_lr": lr, "labels": labels, "corpus": corpus,
+                   text.scratch.model_dump().items()}, "effective_lr": lr, "effective_epochs": epochs,
+                   "effective_batch_size": batch_size, "labels": labels, "corpus": corpus,
                    "train_items": len(train), "heldout_items": len(test)})
     try:
         history = fine_tune(model, tokenizer, train["text"].tolist(), [classes.index(c) for c in train["label"]],
-                            text, lr, accelerator, on_epoch=run.log_epoch if run else None, progress=progress)
+                            text, accelerator, on_epoch=run.log_epoch if run else None, progress=progress)
     except BaseException:
         if run:
             run.finish({}, status="FAILED")
@@ -123,6 +124,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
     meld_pred = predict(meld_texts)
     meld_scores = scores(meld_true, meld_pred, classes)
     report = {"model": text.model, "labels": labels, "classes": classes, "corpus": corpus, "effective_lr": lr,
+              "effective_epochs": epochs, "effective_batch_size": batch_size,
               "train_items": len(train), "heldout_items": len(test),
               "pseudolabel_distribution": {c: int((table["label"] == c).sum()) for c in classes},
               "heldout": heldout_scores, "meld_test": meld_scores, "meld_test_chance": chance(meld_true, classes),
@@ -140,8 +142,8 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
         tokenizer.save_pretrained(out)
         write_json(out / "label_map.json", {"labels": labels, "classes": classes})
         write_json(out / "history.json", {"loss": history})
-        write_json(out / "training.json", {k: report[k] for k in ("model", "labels", "corpus", "effective_lr",
-                                                                  "train_items", "heldout_items")}
+        write_json(out / "training.json", {k: report[k] for k in ("model", "labels", "corpus", "effective_lr", "effective_epochs",
+                                                                  "effective_batch_size", "train_items", "heldout_items")}
                    | {"params": text.model_dump(mode="json")})
         report_dir = Path(report_dir)
         write_json(report_dir / "pretrain_text.json", report)

@@ -62,8 +62,10 @@ def build_classifier(text: TextParams, labels: list[str], train_texts: list[str]
     return model, tokenizer
 
 
-def learning_rate(text: TextParams) -> float:
-    return text.scratch.lr if text.model == SCRATCH else text.lr
+def schedule(text: TextParams) -> tuple[float, int, int]:
+    """(learning rate, epochs, batch size): the scratch model's own, else the fine-tuning ones."""
+    s = text.scratch
+    return (s.lr, s.epochs, s.batch_size) if text.model == SCRATCH else (text.lr, text.epochs, text.batch_size)
 
 
 @torch.inference_mode()
