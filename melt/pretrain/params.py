@@ -101,12 +101,12 @@ class PseudolabelParams(AnnotateParams):
 class ScratchModelParams(Section):
     vocab_size: int = Field(2000, ge=10, description="Largest word-level vocabulary learnt from the training "
                             "transcripts (words seen once map to `<unk>`, so the model learns what unknown words mean).")
-    hidden_size: int = Field(32, ge=8, description="Width of the randomly initialised RoBERTa-style encoder.")
-    layers: int = Field(1, ge=1, description="Transformer layers.")
-    heads: int = Field(1, ge=1, description="Attention heads (must divide hidden_size).")
-    intermediate_size: int = Field(64, ge=8, description="Feed-forward width.")
+    hidden_size: int = Field(64, ge=8, description="Width of the randomly initialised RoBERTa-style encoder.")
+    layers: int = Field(2, ge=1, description="Transformer layers.")
+    heads: int = Field(2, ge=1, description="Attention heads (must divide hidden_size).")
+    intermediate_size: int = Field(128, ge=8, description="Feed-forward width.")
     lr: float = Field(
-        3e-3, gt=0, description="Used instead of `text.lr` for the scratch model: a randomly initialised encoder "
+        1e-3, gt=0, description="Used instead of `text.lr` for the scratch model: a randomly initialised encoder "
         "needs a larger step than fine-tuning a pre-trained one.")
     epochs: int = Field(30, ge=1, description="Used instead of `text.epochs` for the scratch model (a few hundred "
                         "demo items need more passes than 149k MSP-Podcast transcripts).")
