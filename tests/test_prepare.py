@@ -148,6 +148,12 @@ def test_mp4_is_converted_to_16k_mono_wav(tmp_path):
     info = sf.info(row["audio_path"])
     assert (info.samplerate, info.channels) == (16000, 1)
     assert row["duration_s"] == pytest.approx(2.0, abs=0.05)
+    # identical bytes on a second conversion (no encoder version or time in the WAV), no temp file left behind
+    first = Path(row["audio_path"]).read_bytes()
+    assert b"Lavf" not in first
+    prepare_corpus(corpus, audio, PrepareParams(min_speaker_utterances=1), tmp_path / "conv")
+    assert Path(row["audio_path"]).read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "conv" / "test").iterdir()) == ["dia0_utt0.wav"]
 
 
 def test_values_later_stages_parse_are_validated_then_prompts_runs(tiny_corpus, tmp_path):
@@ -186,3 +192,11 @@ def test_values_later_stages_parse_are_validated_then_prompts_runs(tiny_corpus, 
     counts = write_prompts(tmp_path / "prepared", tmp_path / "prompts", PromptsParams(), AnnotateParams(),
                            templates_dir=REPO / "prompts")
     assert counts == {s: len(df) for s, df in kept.items()}
+
+
+def test_dvc_stage_lists_the_params_that_change_outputs():
+    """Every prepare param but the parallelism of the conversions is a dependency of the stage."""
+    import yaml
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["prepare"]
+    assert set(stage["params"]) == {"data"} | {f"prepare.{k}" for k in PrepareParams.model_fields} - {"prepare.convert_workers"}
