@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import pandas as pd
+import yaml
 from datasets import load_dataset
 from sklearn.metrics import cohen_kappa_score
 
@@ -62,3 +64,25 @@ def test_published_repo_loads(reproduced, tmp_path):
     assert prov["git_commit"] == head and f"git commit `{head}`" in (reproduced / "data/hub/README.md").read_text()
     assert prov["inputs_sha256"]["reports/analysis.json"] == hashlib.sha256(
         (reproduced / "reports/analysis.json").read_bytes()).hexdigest()
+
+
+def test_stages_go_stale_only_when_a_param_they_use_changes(reproduced, tmp_path):
+    """A param the card/provenance does not record (annotate.concurrency) leaves publish up to date; one it records
+    (annotate.temperature) makes it stale; prepare ignores the parallelism of its conversions. DVC decides, from
+    dvc.yaml and dvc.lock."""
+    repo = tmp_path / "repo"
+    shutil.copytree(reproduced, repo, symlinks=True)
+    original = (repo / "params.yaml").read_text()
+
+    def status_after(key: str, value, stage: str = "publish") -> str:
+        params = yaml.safe_load(original)
+        section, name = key.split(".")
+        params[section][name] = value
+        (repo / "params.yaml").write_text(yaml.safe_dump(params))
+        return run(["dvc", "status", stage], repo).stdout
+
+    assert "up to date" in status_after("annotate.concurrency", 3).lower()
+    assert "up to date" in status_after("prepare.convert_workers", 1, "prepare").lower()
+    assert "prepare.min_words" in status_after("prepare.min_words", 2, "prepare")
+    stale = status_after("annotate.temperature", 0.5)
+    assert "publish" in stale and "annotate.temperature" in stale
