@@ -41,7 +41,7 @@ class Prepared:
     repaired_rows: dict[str, int]
 
 
-def _parse_id(value: str) -> int | None:
+def _non_negative_int(value: str) -> int | None:
     """A non-negative integer written in ASCII digits (int() alone would also take '1_0' or '+1')."""
     text = str(value).strip()
     return int(text) if re.fullmatch(r"[0-9]+", text) else None
@@ -52,7 +52,7 @@ def _invalid_value(rec: dict) -> str | None:
     None (and the integers written canonically, e.g. ' 01' → 1) when every value parses."""
     parsed = {}
     for col in INTEGER_COLUMNS:
-        parsed[col] = _parse_id(rec[col])
+        parsed[col] = _non_negative_int(rec[col])
         if parsed[col] is None:
             return f"{col} {rec[col]!r} is not a non-negative integer"
     if normalize_emotion(rec["Emotion"]) is None:
@@ -72,7 +72,7 @@ def _annotate_rows(df: pd.DataFrame, split: str, source: Path) -> list[dict]:
             rec[col] = fixed
         rec["Speaker"] = rec["Speaker"].strip().lower()
         rec["words"] = count_words(rec["Utterance"])
-        d, u = _parse_id(rec["Dialogue_ID"]), _parse_id(rec["Utterance_ID"])
+        d, u = _non_negative_int(rec["Dialogue_ID"]), _non_negative_int(rec["Utterance_ID"])
         rec["dialogue_id"], rec["utterance_id"] = d, u
         rec["filename"] = f"{audio_stem(d, u)}.wav" if d is not None and u is not None else ""
         rows.append(rec)
