@@ -1,12 +1,16 @@
-"""Stage `analyze`: data/melt + data/annotations → metrics/analysis.json + the MELD×MELT confusion plot data."""
+"""Stage `analyze`: data/melt + data/annotations → reports/analysis.json (Table 2, agreement, confusion, α,
+comparison), the MELD×MELT confusion plot data (reports/analysis_confusion/) and metrics/analysis.json
+(per split change rate and κ)."""
 
 from melt.analysis.analyze import run
-from melt.config import stage_params
+from melt.analysis.params import AnalyzeParams
+from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params()
+    params = stage_params(analyze=AnalyzeParams)
     report = run(params.analyze, melt_dir="data/melt", annotations_dir="data/annotations",
-                 metrics_path="metrics/analysis.json", plots_dir="metrics/analysis_confusion")
+                 metrics_path="metrics/analysis.json", report_path="reports/analysis.json",
+                 plots_dir="reports/analysis_confusion")
     for split, r in report["splits"].items():
         alpha = r["samples_agreement"]["alpha"]
         line = f"{split}: {r['rows']} rows, change rate {r['change_rate']}, kappa vs MELD {r['kappa']}"

@@ -1,14 +1,19 @@
-"""Stage `publish`: data/melt + metrics/analysis.json → data/hub (card, Parquet, provenance); push when publish.push."""
+"""Stage `publish`: data/melt + reports/analysis.json → data/hub (card, Parquet, excluded.csv, provenance);
+push when publish.push."""
 
-from melt.config import stage_params
+from melt.analysis.params import DeriveParams
+from melt.annotate.params import AnnotateParams, PromptsParams
+from melt.data.params import DataParams
+from melt.params_base import stage_params
 from melt.publish.build import run
+from melt.publish.params import PublishParams
 
 if __name__ == "__main__":
-    params = stage_params()
-    pipeline = {name: getattr(params, name).model_dump(mode="json")
-                for name in ("data", "prompts", "annotate", "derive", "analyze")}
-    summary = run(params.publish, pipeline=pipeline, melt_dir="data/melt", analysis_path="metrics/analysis.json",
-                  annotations_dir="data/annotations", lock_path="dvc.lock", out_dir="data/hub")
+    params = stage_params(data=DataParams, prompts=PromptsParams, annotate=AnnotateParams, derive=DeriveParams,
+                          publish=PublishParams)
+    sections = {name: getattr(params, name).model_dump(mode="json") for name in ("data", "prompts", "annotate", "derive")}
+    summary = run(params.publish, sections=sections, melt_dir="data/melt", analysis_path="reports/analysis.json",
+                  annotations_dir="data/annotations", out_dir="data/hub")
     print(f"built {summary['out_dir']}: " + ", ".join(f"{s} {n} rows" for s, n in summary["rows"].items()))
     if summary["pushed"]:
         p = summary["pushed"]

@@ -81,7 +81,9 @@ def run_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com")
+               GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+               # fixed dates: copies of the same tree get the same commit, as clones of one repository do
+               GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000", GIT_COMMITTER_DATE="2000-01-01T00:00:00+0000")
     return env
 
 

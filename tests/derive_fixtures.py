@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from melt.data.labels import EMOTIONS
-from melt.data.prepare import PREPARED_COLUMNS
+from melt.data.meld import PREPARED_COLUMNS
 
 SPEAKERS = ("Ross", "Rachel", "Monica", "Joey")
+OUT_OF_SET = ("frustration", "comfort", "excited")
 
 
 def prepared_rows(split: str, n: int, seed: int = 0) -> list[dict]:
@@ -79,3 +80,45 @@ def write_annotations(folder: Path, prepared: dict[str, pd.DataFrame], samples: 
         write_jsonl(folder / f"{split}.jsonl", recs)
         written[split] = recs
     return written
+
+
+def released_melt_files(folder: Path, prepared: dict[str, pd.DataFrame], seed: int = 3,
+                        splits: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Labels files in the released MELT layout (`filename, Sr_No., ..., llm_label`) for `splits` (default: all
+    of `prepared`), with out-of-set (`frustration` on the first row of each file) and mixed-case labels, as
+    `annotate.labels_files` reads them."""
+    from melt.analysis.layout import RELEASED_COLUMNS
+
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, df in prepared.items():
+        if splits is not None and split not in splits:
+            continue
+        rows = []
+        for i, r in enumerate(df.to_dict("records")):
+            x = rng.random()
+            label = "frustration" if i == 0 else (rng.choice(OUT_OF_SET) if x < 0.1 else r["Emotion"] if x < 0.55
+                     else rng.choice(EMOTIONS).title() if x < 0.6 else rng.choice(EMOTIONS))
+            rows.append({"filename": r["filename"], "Sr_No.": r["Sr No."], "Utterance": r["Utterance"],
+                         "Speaker": r["Speaker"], "Emotion": r["Emotion"], "Sentiment": r["Sentiment"],
+                         "Dialogue_ID": r["Dialogue_ID"], "Utterance_ID": r["Utterance_ID"], "Season": r["Season"],
+                         "Episode": r["Episode"], "StartTime": r["StartTime"], "EndTime": r["EndTime"], "llm_label": label})
+        paths[split] = folder / f"MELT_{split}.csv"
+        pd.DataFrame(rows, columns=list(RELEASED_COLUMNS)).to_csv(paths[split], index=False)
+    return paths
+
+
+def import_labels_files(files: dict[str, Path], prepared_dir: Path, prompts_dir: Path, annotations_dir: Path,
+                        work_dir: Path, templates_dir: Path):
+    """The real `prompts` + `annotate` (backend labels-file) entry points, as the stages call them; returns the
+    AnnotateParams used."""
+    from melt.annotate.params import AnnotateParams, PromptsParams
+    from melt.annotate.requests import write_prompts
+    from melt.annotate.run import annotate
+
+    params = AnnotateParams(backend="labels-file", labels_files=files)
+    write_prompts(prepared_dir, prompts_dir, PromptsParams(), params, templates_dir=templates_dir)
+    annotate(params, prompts_dir=prompts_dir, out_dir=annotations_dir, cache_dir=work_dir / "cache",
+             metrics_path=work_dir / "annotate.json", progress=False)
+    return params

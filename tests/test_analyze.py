@@ -14,52 +14,29 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from derive_fixtures import record, write_annotations, write_jsonl, write_prepared
+from derive_fixtures import (import_labels_files, record, released_melt_files, write_annotations, write_jsonl,
+                             write_prepared)
 from melt.analysis import analyze, derive
 from melt.analysis.layout import RELEASED_COLUMNS
 from melt.analysis.params import AnalyzeParams, DeriveParams
-from melt.annotate.params import AnnotateParams, PromptsParams
-from melt.annotate.requests import write_prompts
-from melt.annotate.run import annotate
 from melt.data.labels import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]
-OUT_OF_SET = ("frustration", "comfort", "excited")
-
-
-def released_melt_files(folder, prepared, seed=3):
-    """Files in the released MELT layout (filename … llm_label), with out-of-set and mixed-case labels."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for split, df in prepared.items():
-        rows = []
-        for i, r in enumerate(df.to_dict("records")):
-            x = rng.random()
-            label = "frustration" if i == 0 else (rng.choice(OUT_OF_SET) if x < 0.1 else r["Emotion"] if x < 0.55
-                     else rng.choice(EMOTIONS).title() if x < 0.6 else rng.choice(EMOTIONS))
-            rows.append({"filename": r["filename"], "Sr_No.": r["Sr No."], "Utterance": r["Utterance"],
-                         "Speaker": r["Speaker"], "Emotion": r["Emotion"], "Sentiment": r["Sentiment"],
-                         "Dialogue_ID": r["Dialogue_ID"], "Utterance_ID": r["Utterance_ID"], "Season": r["Season"],
-                         "Episode": r["Episode"], "StartTime": r["StartTime"], "EndTime": r["EndTime"], "llm_label": label})
-        paths[split] = folder / f"MELT_{split}.csv"
-        pd.DataFrame(rows, columns=list(RELEASED_COLUMNS)).to_csv(paths[split], index=False)
-    return paths
 
 
 def test_labels_file_import_matches_direct_pandas(tmp_path):
     prepared = write_prepared(tmp_path / "prepared", sizes=(("train", 60), ("dev", 21), ("test", 45)))
     files = released_melt_files(tmp_path / "released", prepared)
-    # the real prompts + annotate (labels-file backend) library entry points, as the stages call them
-    params = AnnotateParams(backend="labels-file", labels_files=files)
-    write_prompts(tmp_path / "prepared", tmp_path / "prompts", PromptsParams(), params, templates_dir=REPO / "prompts")
-    annotate(params, prompts_dir=tmp_path / "prompts", out_dir=tmp_path / "ann", cache_dir=tmp_path / "cache",
-             metrics_path=tmp_path / "annotate.json", progress=False)
+    import_labels_files(files, tmp_path / "prepared", tmp_path / "prompts", tmp_path / "ann", tmp_path, REPO / "prompts")
     first = json.loads((tmp_path / "ann/train.jsonl").read_text().splitlines()[0])
     assert (first["backend"], first["status"], first["error"]) == ("labels-file", "invalid", "out-of-set label 'frustration'")
-    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json")
-    report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json", tmp_path / "plots")
-    assert json.loads((tmp_path / "a.json").read_text()) == report
+    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
+               tmp_path / "derive-report.json")
+    report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json",
+                         tmp_path / "report.json", tmp_path / "plots")
+    assert json.loads((tmp_path / "report.json").read_text()) == report
+    headline = json.loads((tmp_path / "a.json").read_text())
+    assert set(headline) == set(files) and all(set(h) == {"change_rate", "kappa"} for h in headline.values())
 
     for split, path in files.items():
         df = pd.read_csv(path)
@@ -69,6 +46,7 @@ def test_labels_file_import_matches_direct_pandas(tmp_path):
         assert got["n"] == len(valid) and got["excluded"] == len(df) - len(valid)
         assert got["change_rate"] == pytest.approx((valid["Emotion"] != valid["llm"]).mean(), abs=1e-4)
         assert got["kappa"] == pytest.approx(cohen_kappa_score(valid["Emotion"], valid["llm"]), abs=1e-4)
+        assert headline[split] == {"change_rate": got["change_rate"], "kappa": got["kappa"]}
         crosstab = pd.crosstab(valid["Emotion"], valid["llm"]).reindex(index=EMOTIONS, columns=EMOTIONS, fill_value=0)
         assert got["confusion"]["matrix"] == crosstab.to_numpy().tolist()
         assert got["confusion"]["labels"] == list(EMOTIONS)
@@ -108,9 +86,10 @@ def test_samples_alpha_and_compare_with_second_run(tmp_path):
     prepared = write_prepared(tmp_path / "prepared")
     first = write_annotations(tmp_path / "ann", prepared, samples=3, seed=5)
     second = write_annotations(tmp_path / "ann2", prepared, samples=1, seed=9)
-    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json")
+    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
+               tmp_path / "dr.json")
     report = analyze.run(AnalyzeParams(compare_with=tmp_path / "ann2"), tmp_path / "melt", tmp_path / "ann",
-                         tmp_path / "a.json", tmp_path / "plots")
+                         tmp_path / "a.json", tmp_path / "r.json", tmp_path / "plots")
     for split in prepared:
         units = {}
         for r in first[split]:
@@ -133,7 +112,7 @@ def test_samples_alpha_and_compare_with_second_run(tmp_path):
     both = pd.concat([pd.read_csv(tmp_path / f"melt/{s}.csv") for s in prepared])
     both.to_csv(tmp_path / "other.csv", index=False)
     again = analyze.run(AnalyzeParams(compare_with=tmp_path / "other.csv"), tmp_path / "melt", tmp_path / "ann",
-                        tmp_path / "a2.json", tmp_path / "plots")
+                        tmp_path / "a2.json", tmp_path / "r2.json", tmp_path / "plots")
     assert all(again["splits"][s]["compare"]["kappa"] == 1.0 for s in prepared)
 
 
@@ -144,7 +123,9 @@ def test_single_label_everywhere_gives_null_kappa_not_a_crash(tmp_path):
         df.to_csv(tmp_path / f"prepared/{split}.csv", index=False)
         write_jsonl(tmp_path / f"ann/{split}.jsonl",
                     [record(split, d, u, s, "joy") for d, u in zip(df.dialogue_id, df.utterance_id) for s in range(2)])
-    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json")
-    report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json", tmp_path / "p")
+    derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
+               tmp_path / "dr.json")
+    report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json", tmp_path / "r.json",
+                         tmp_path / "p")
     test = report["splits"]["test"]
     assert test["kappa"] is None and test["change_rate"] == 0.0 and test["samples_agreement"]["alpha"] is None

@@ -55,7 +55,8 @@ def test_derive_writes_melt_layout_and_accounts_for_every_row(tmp_path):
     records["train"].append(record("train", 999, 0, 0, "joy"))
     write_jsonl(tmp_path / "ann/train.jsonl", records["train"])
 
-    metrics = derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+    metrics = derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt",
+                         tmp_path / "headline.json", tmp_path / "m.json")
 
     excluded = pd.read_csv(tmp_path / "melt/excluded.csv", dtype=str, keep_default_na=False)
     assert list(excluded.columns) == list(EXCLUDED_COLUMNS)
@@ -85,6 +86,9 @@ def test_derive_writes_melt_layout_and_accounts_for_every_row(tmp_path):
             assert row["context"] == first["parsed"]["context"] and row["loudness"] == "loud"
         assert metrics["splits"][split]["labelled"] == len(melt)
         assert sum(metrics["splits"][split]["character_check"].values()) == len(melt)
+    # the declared metrics: totals over the splits, counted here from the written files
+    labelled = sum(len(pd.read_csv(tmp_path / f"melt/{s}.csv")) for s in prepared)
+    assert json.loads((tmp_path / "headline.json").read_text()) == {"labelled": labelled, "excluded": len(excluded)}
 
 
 def test_tie_exclude_and_min_confidence(tmp_path):
@@ -95,7 +99,8 @@ def test_tie_exclude_and_min_confidence(tmp_path):
                 record(split, 0, 2, 0, "sadness"), record(split, 0, 2, 1, None, status="failed", error="timeout")]
         write_jsonl(tmp_path / f"ann/{split}.jsonl", recs)
     derive.run(DeriveParams(tie_break="exclude", min_confidence=0.6), tmp_path / "prepared", tmp_path / "ann",
-               tmp_path / "melt", tmp_path / "m.json")
+               tmp_path / "melt", tmp_path / "m.json",
+                   tmp_path / "r.json")
     excluded = pd.read_csv(tmp_path / "melt/excluded.csv")
     melt = pd.read_csv(tmp_path / "melt/test.csv")
     assert melt["Utterance_ID"].tolist() == [1] and melt["llm_confidence"].tolist() == [1.0]
@@ -109,13 +114,16 @@ def test_bad_annotation_lines_name_file_and_line(tmp_path):
     path = tmp_path / "ann/dev.jsonl"
     path.write_text(path.read_text() + "{not json\n")
     with pytest.raises(AnnotationError, match=r"dev\.jsonl:4: not valid JSON"):
-        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json",
+                   tmp_path / "r.json")
     write_jsonl(path, [record("dev", 0, 0, 0, "joy"), {**record("dev", 0, 1, 0, "joy"), "label": "frustration"}])
     with pytest.raises(AnnotationError, match=r"dev\.jsonl:2: status 'ok' with label 'frustration'"):
-        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json",
+                   tmp_path / "r.json")
     write_jsonl(path, [record("dev", 0, 0, 0, "joy"), record("dev", 0, 0, 0, "anger")])
     with pytest.raises(AnnotationError, match=r"dev\.jsonl:2: sample 0 of dia0_utt0 already on line 1"):
-        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json",
+                   tmp_path / "r.json")
 
 
 def test_prepared_csv_missing_a_column_names_file_and_column(tmp_path):
@@ -125,4 +133,5 @@ def test_prepared_csv_missing_a_column_names_file_and_column(tmp_path):
     write_annotations(tmp_path / "ann", prepared)
     prepared["test"].drop(columns=["Season"]).to_csv(tmp_path / "prepared/test.csv", index=False)
     with pytest.raises(MeltCsvError, match=r"test\.csv: missing column\(s\) Season"):
-        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json")
+        derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json",
+                   tmp_path / "r.json")

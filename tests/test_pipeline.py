@@ -10,7 +10,7 @@ from conftest import run
 
 
 def test_prepare_outputs_on_demo(reproduced):
-    metrics = json.loads((reproduced / "metrics/prepare.json").read_text())
+    metrics = json.loads((reproduced / "reports/prepare.json").read_text())
     assert metrics["source"] == "demo"
     total_in = sum(len(pd.read_csv(reproduced / f"demo/sitcom/{s}_sent_emo.csv")) for s in ("train", "dev", "test"))
     excluded = pd.read_csv(reproduced / "data/prepared/excluded.csv")
@@ -23,6 +23,8 @@ def test_prepare_outputs_on_demo(reproduced):
         assert set(df["duration_source"]) == {"audio"}
         assert all((reproduced / p).is_file() for p in df["audio_path"])
     assert len(metrics["speakers"]) >= 5
+    headline = json.loads((reproduced / "metrics/prepare.json").read_text())
+    assert headline == {split: {"kept": len(df)} for split, df in kept.items()}
 
 
 def test_repro_is_up_to_date_after_run(reproduced):

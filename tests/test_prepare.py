@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import meld_row, write_meld_csv, write_tone
+from conftest import REPO, meld_row, write_meld_csv, write_tone
 from melt.data.audio import ffmpeg_exe
 from melt.data.meld import CorpusError
 from melt.data.params import PrepareParams
-from melt.data.prepare import PREPARED_COLUMNS, prepare_corpus, table1
+from melt.data.meld import PREPARED_COLUMNS
+from melt.data.prepare import prepare_corpus, table1
 
 PARAMS = PrepareParams()
 
@@ -146,3 +148,55 @@ def test_mp4_is_converted_to_16k_mono_wav(tmp_path):
     info = sf.info(row["audio_path"])
     assert (info.samplerate, info.channels) == (16000, 1)
     assert row["duration_s"] == pytest.approx(2.0, abs=0.05)
+    # identical bytes on a second conversion (no encoder version or time in the WAV), no temp file left behind
+    first = Path(row["audio_path"]).read_bytes()
+    assert b"Lavf" not in first
+    prepare_corpus(corpus, audio, PrepareParams(min_speaker_utterances=1), tmp_path / "conv")
+    assert Path(row["audio_path"]).read_bytes() == first
+    assert sorted(p.name for p in (tmp_path / "conv" / "test").iterdir()) == ["dia0_utt0.wav"]
+
+
+def test_values_later_stages_parse_are_validated_then_prompts_runs(tiny_corpus, tmp_path):
+    """Bug (issue 9 §4): a non-numeric Season passed prepare and crashed `prompts` with a traceback."""
+    from melt.annotate.params import AnnotateParams, PromptsParams
+    from melt.annotate.requests import write_prompts
+    from melt.data.params import DataParams
+    from melt.data.prepare import run
+
+    path = tiny_corpus / "train_sent_emo.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    bad = {0: ("Season", "S01"), 1: ("Episode", "ep2"), 2: ("Dialogue_ID", "x"), 3: ("Utterance_ID", "1.5"),
+           4: ("Sr No.", ""), 5: ("Emotion", "frustration"), 6: ("Season", "1_0")}
+    for i, (col, value) in bad.items():
+        df.loc[i, col] = value
+    df.loc[7, "Episode"] = " 02"            # an integer with padding is accepted and written canonically
+    df.to_csv(path, index=False)
+    data = DataParams(source="meld", meld_dir=tiny_corpus)
+    params = PrepareParams(min_speaker_utterances=5)   # the bad rows leave Ana and Ben 8 and 9 qualifying rows
+    run(data, params, tmp_path / "prepared", tmp_path / "metrics.json", tmp_path / "report.json")
+
+    excluded = pd.read_csv(tmp_path / "prepared/excluded.csv", dtype=str, keep_default_na=False)
+    train_ex = excluded[excluded["split"] == "train"].set_index("row")
+    for i, (col, value) in bad.items():
+        row = train_ex.loc[str(i + 1)]
+        expected = "invalid_id" if col in ("Dialogue_ID", "Utterance_ID") else "invalid_value"
+        assert row["reason"] == expected, (col, value)
+        assert f"{col} {value!r}" in row["detail"]
+    kept = {s: pd.read_csv(tmp_path / f"prepared/{s}.csv", dtype=str, keep_default_na=False) for s in ("train", "dev", "test")}
+    assert sum(map(len, kept.values())) + len(excluded) == input_rows(tiny_corpus)
+    assert kept["train"].loc[kept["train"]["Sr No."] == "8", "Episode"].tolist() == ["2"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["excluded"]["train"]["invalid_value"] == 5 and report["excluded"]["train"]["invalid_id"] == 2
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {s: {"kept": len(df)} for s, df in kept.items()}
+
+    counts = write_prompts(tmp_path / "prepared", tmp_path / "prompts", PromptsParams(), AnnotateParams(),
+                           templates_dir=REPO / "prompts")
+    assert counts == {s: len(df) for s, df in kept.items()}
+
+
+def test_dvc_stage_lists_the_params_that_change_outputs():
+    """Every prepare param but the parallelism of the conversions is a dependency of the stage."""
+    import yaml
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["prepare"]
+    assert set(stage["params"]) == {"data"} | {f"prepare.{k}" for k in PrepareParams.model_fields} - {"prepare.convert_workers"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
+import tomllib
 
 import pandas as pd
 import pytest
@@ -12,56 +14,79 @@ import soundfile as sf
 import yaml
 from datasets import Audio, ClassLabel, load_dataset
 
-from conftest import REPO, write_tone
-from derive_fixtures import write_annotations, write_prepared
+from conftest import REPO, run, write_tone
+from derive_fixtures import import_labels_files, released_melt_files, write_annotations, write_prepared
 from melt.analysis import analyze, derive
 from melt.analysis.params import AnalyzeParams, DeriveParams
+from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.labels import EMOTIONS
+from melt.data.params import DataParams
 from melt.publish.build import run as publish
-from melt.publish.dataset import PUBLISHED_COLUMNS, PublishError
+from melt.publish.card import SOURCE_LICENSES
+from melt.publish.dataset import PUBLISHED_COLUMNS, PUBLISHED_EXCLUDED_COLUMNS, PublishError
 from melt.publish.params import PublishParams
+from melt.publish.provenance import PUBLISHED_PARAMS, source_commit
 
-SPLITS = ("train", "dev", "test")
-PIPELINE = {"data": {"source": "demo"}, "prompts": {"template": "melt-v1"}, "derive": {"tie_break": "first_sample", "min_confidence": 0.0},
-            "annotate": {"backend": "offline", "model": "x", "temperature": 1.0, "top_p": 1.0, "seed": 0, "samples": 2,
-                         "base_url": "http://user:secret-pass@llm.local:8000/v1"}}
+SPLITS = ("train", "validation", "test")   # Hub names: MELD's dev is published as validation
+SECRET_URL = "http://user:secret-pass@llm.local:8000/v1"
 
 
-def build_inputs(root):
+def sections(source="demo", derive_params=DeriveParams(), **annotate) -> dict:
+    data = DataParams(source=source, meld_dir="/somewhere/MELD" if source == "meld" else None)
+    annotate = AnnotateParams(**{"samples": 2, "base_url": SECRET_URL, **annotate})
+    return {"data": data.model_dump(mode="json"), "prompts": PromptsParams().model_dump(mode="json"),
+            "annotate": annotate.model_dump(mode="json"), "derive": derive_params.model_dump(mode="json")}
+
+
+def build_inputs(root, samples=2, labels_splits=None, derive_params=DeriveParams()):
+    """The stages' inputs of `publish` under `root`, where the stages write them. labels_splits: import labels
+    files for these splits only (annotate backend labels-file) instead of offline-style answers."""
     (root / "prompts").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "prompts/melt-v1.txt", root / "prompts/melt-v1.txt")   # the card quotes the template
     prepared = write_prepared(root / "data/prepared")
-    write_annotations(root / "data/annotations", prepared, samples=2)
-    derive.run(DeriveParams(), root / "data/prepared", root / "data/annotations", root / "data/melt", root / "metrics/derive.json")
+    if labels_splits is None:
+        write_annotations(root / "data/annotations", prepared, samples=samples)
+    else:
+        files = released_melt_files(root / "released", prepared, splits=labels_splits)
+        import_labels_files(files, root / "data/prepared", root / "data/prompts", root / "data/annotations", root / "work",
+                            REPO / "prompts")
+    derive.run(derive_params, root / "data/prepared", root / "data/annotations", root / "data/melt",
+               root / "metrics/derive.json", root / "reports/derive.json")
     analyze.run(AnalyzeParams(), root / "data/melt", root / "data/annotations", root / "metrics/analysis.json",
-                root / "metrics/analysis_confusion")
+                root / "reports/analysis.json", root / "reports/analysis_confusion")
     return prepared
 
 
-def do_publish(root, **kw):
-    return publish(PublishParams(**kw), pipeline=PIPELINE, melt_dir=root / "data/melt",
-                   analysis_path=root / "metrics/analysis.json", annotations_dir=root / "data/annotations",
-                   lock_path=root / "dvc.lock", out_dir=root / "data/hub", root=root)
+def do_publish(root, secs=None, **kw):
+    return publish(PublishParams(**kw), sections=secs or sections(), melt_dir=root / "data/melt",
+                   analysis_path=root / "reports/analysis.json", annotations_dir=root / "data/annotations",
+                   out_dir=root / "data/hub", root=root)
 
 
-def test_load_dataset_from_built_repo(tmp_path):
-    build_inputs(tmp_path)
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
-        "annotate": {"cmd": "x", "outs": [{"path": "cache/llm", "md5": "abc123.dir"}]},
-        "derive": {"cmd": "y", "deps": [{"path": "data/annotations", "md5": "def456.dir"}],
-                   "outs": [{"path": "data/melt", "md5": "0fe.dir"}]}}}))
-    summary = do_publish(tmp_path)
+def card_header(card: str) -> dict:
+    return yaml.safe_load(card.split("---\n")[1])
+
+
+def hub_files(hub) -> dict[str, bytes]:
+    return {p.relative_to(hub).as_posix(): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
+
+
+def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "0123456789abcdef0123456789abcdef01234567")
+    split_votes = DeriveParams(min_confidence=0.6)   # 1 of 2 samples is not enough: some rows are excluded
+    build_inputs(tmp_path, derive_params=split_votes)
+    summary = do_publish(tmp_path, sections(derive_params=split_votes), version="2.1.0")
     hub = tmp_path / "data/hub"
-    assert sorted(p.relative_to(hub).as_posix() for p in hub.rglob("*") if p.is_file()) == [
-        "README.md", "data/dev.parquet", "data/test.parquet", "data/train.parquet", "provenance.json"]
+    assert sorted(hub_files(hub)) == ["README.md", "data/test.parquet", "data/train.parquet", "data/validation.parquet",
+                                      "excluded.csv", "provenance.json"]
 
     ds = load_dataset(str(hub), cache_dir=str(tmp_path / "hf-cache"))
     assert set(ds) == set(SPLITS)
-    for split in SPLITS:
+    for split, meld_split in zip(SPLITS, ("train", "dev", "test")):
         feature = ds[split].features["llm_label"]
         assert isinstance(feature, ClassLabel) and feature.names == list(EMOTIONS)
         assert ds[split].features["Emotion"].names == list(EMOTIONS)
-        csv = pd.read_csv(tmp_path / f"data/melt/{split}.csv", keep_default_na=False)
+        csv = pd.read_csv(tmp_path / f"data/melt/{meld_split}.csv", keep_default_na=False)
         got = ds[split].to_pandas()
         assert list(got.columns) == list(PUBLISHED_COLUMNS) and len(got) == len(csv) == summary["rows"][split]
         assert [feature.int2str(int(i)) for i in got["llm_label"]] == csv["llm_label"].tolist()
@@ -72,26 +97,129 @@ def test_load_dataset_from_built_repo(tmp_path):
         assert got["llm_confidence"].tolist() == pytest.approx(csv["llm_confidence"].tolist())
 
     card = (hub / "README.md").read_text()
-    header = yaml.safe_load(card.split("---\n")[1])
-    assert header["license"] == "gpl-3.0" and header["language"] == ["en"] and header["pretty_name"]
+    header = card_header(card)
+    assert header["license"] == "mit" and header["language"] == ["en"]   # the demo corpus is the repository's (MIT)
+    assert "demo" in header["pretty_name"] and header["source_datasets"] == ["original"]
     assert header["configs"][0]["data_files"] == [{"split": s, "path": f"data/{s}.parquet"} for s in SPLITS]
+    assert [s["name"] for s in header["dataset_info"]["splits"]] == list(SPLITS)
     label = next(f for f in header["dataset_info"]["features"] if f["name"] == "llm_label")
     assert list(label["dtype"]["class_label"]["names"].values()) == list(EMOTIONS)
-    analysis = json.loads((tmp_path / "metrics/analysis.json").read_text())
-    assert f"| test | {analysis['splits']['test']['rows']} |" in card and "Krippendorff" in card
-    assert "abc123.dir" in card and "GNU General Public License" in card and "2505.24493" in card
-    assert "load_dataset(" in card and "not MELD" in card  # the demo build says what it is
+    report = json.loads((tmp_path / "reports/analysis.json").read_text())
+    assert f"| validation | {report['splits']['dev']['rows']} | {report['splits']['dev']['excluded']} |" in card
+    assert "Krippendorff" in card and "2505.24493" in card and "load_dataset(" in card
+    assert "not\nMELD" in card and "GNU General Public License" not in card  # the demo build says what it is
     assert "offline rule-based text heuristic" in card and "not from an LLM" in card  # and so do its labels
     assert "Given the following line of dialogue from a ${show} character" in card   # the prompt used
+    assert "| Version | `2.1.0` |" in card and "git commit `0123456789abcdef0123456789abcdef01234567`" in card
+    for section in ("## Uses", "## Limitations", "## Bias", "## Licence"):
+        assert section in card
+    assert "`dev` split is published as `validation`" in card and "cache fingerprint" not in card
+
+    excluded = pd.read_csv(hub / "excluded.csv", keep_default_na=False)
+    source = pd.read_csv(tmp_path / "data/melt/excluded.csv", keep_default_na=False)
+    assert list(excluded.columns) == list(PUBLISHED_EXCLUDED_COLUMNS) and len(excluded) == len(source) > 0
+    assert excluded["split"].tolist() == source["split"].map({"train": "train", "dev": "validation", "test": "test"}).tolist()
+    assert f"lists the\n{len(excluded)} utterances" in card
+
+    prov = json.loads((hub / "provenance.json").read_text())
+    assert prov["version"] == "2.1.0" and prov["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
+    assert prov["params"]["annotate"]["base_url"] == "http://llm.local:8000/v1"   # userinfo never published
+    assert "concurrency" not in prov["params"]["annotate"] and "dvc_lock" not in prov
+    assert "secret-pass" not in card + json.dumps(prov)
+    expected_inputs = {f"data/melt/{s}.csv" for s in ("train", "dev", "test", "excluded")} | {
+        "reports/analysis.json", "prompts/melt-v1.txt"} | {f"data/annotations/{s}.jsonl" for s in ("train", "dev", "test")}
+    assert set(prov["inputs_sha256"]) == expected_inputs      # relative paths: nothing of the build machine
+    assert prov["inputs_sha256"]["data/melt/train.csv"] == hashlib.sha256((tmp_path / "data/melt/train.csv").read_bytes()).hexdigest()
+    assert prov["files_sha256"] == {f: hashlib.sha256((hub / f).read_bytes()).hexdigest()
+                                    for f in ("data/train.parquet", "data/validation.parquet", "data/test.parquet", "excluded.csv")}
+    assert str(tmp_path) not in card + json.dumps(prov) + (hub / "excluded.csv").read_text()
+
     (tmp_path / "prompts/melt-v1.txt").unlink()
     with pytest.raises(PublishError, match=r"melt-v1\.txt: prompt template not found"):
         do_publish(tmp_path)
 
+
+def test_labels_for_train_and_test_only_publish_two_splits(tmp_path):
+    """Bug (issue 9 §4): importing released MELT files for train and test only listed an empty `dev` split in the
+    card's configs, and `load_dataset("data/hub")` failed ("Instruction dev corresponds to no data")."""
+    build_inputs(tmp_path, labels_splits=("train", "test"))
+    assert len(pd.read_csv(tmp_path / "data/melt/dev.csv")) == 0
+    secs = sections("meld", backend="labels-file", labels_files={"train": "/data/MELT/MELT_train.csv",
+                                                                 "test": "/data/MELT/MELT_test.csv"})
+    summary = do_publish(tmp_path, secs)
+    hub = tmp_path / "data/hub"
+    ds = load_dataset(str(hub), cache_dir=str(tmp_path / "hf-cache"))
+    assert set(ds) == {"train", "test"}
+    for split in ("train", "test"):
+        melt = pd.read_csv(tmp_path / f"data/melt/{split}.csv", keep_default_na=False)
+        assert len(ds[split]) == len(melt) == summary["rows"][split] > 0
+        assert [ds[split].features["llm_label"].int2str(i) for i in ds[split]["llm_label"]] == melt["llm_label"].tolist()
+    assert sorted(hub_files(hub)) == ["README.md", "data/test.parquet", "data/train.parquet", "excluded.csv",
+                                      "provenance.json"]
+    card = (hub / "README.md").read_text()
+    header = card_header(card)
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "data/train.parquet"},
+                                                  {"split": "test", "path": "data/test.parquet"}]
+    assert [s["name"] for s in header["dataset_info"]["splits"]] == ["train", "test"]
+    assert header["license"] == "gpl-3.0" and header["source_datasets"] == ["extended|meld"]
+    assert "GNU General Public License" in card and "Not published, because no utterance\nof it has a valid label" in card
+    assert "| validation |" not in card
+    # the dev rows are not lost: each is in excluded.csv with what the import said
+    excluded = pd.read_csv(hub / "excluded.csv", keep_default_na=False)
+    dev = excluded[excluded["split"] == "validation"]
+    assert len(dev) == len(pd.read_csv(tmp_path / "data/prepared/dev.csv"))
+    assert set(dev["reason"]) == {"no_valid_answer"} and dev["llm_answers"].str.contains("no labels file").all()
     prov = json.loads((hub / "provenance.json").read_text())
-    assert prov["dvc_lock"]["derive"]["deps"] == {"data/annotations": "def456.dir"}
-    assert prov["params"]["annotate"]["base_url"] == "http://llm.local:8000/v1"   # userinfo never published
-    assert "secret-pass" not in card + json.dumps(prov)
-    assert set(prov["inputs_sha256"]) >= {(tmp_path / f"data/melt/{s}.csv").as_posix() for s in SPLITS}
+    assert prov["params"]["annotate"]["labels_files"] == {"test": "MELT_test.csv", "train": "MELT_train.csv"}
+    assert "/data/MELT" not in card + json.dumps(prov)
+
+
+def test_licence_follows_the_source(tmp_path):
+    build_inputs(tmp_path)
+    do_publish(tmp_path, sections("meld"))
+    assert card_header((tmp_path / "data/hub/README.md").read_text())["license"] == "gpl-3.0"
+    with pytest.raises(PublishError, match="MELD is distributed under gpl-3.0"):
+        do_publish(tmp_path, sections("meld"), license="mit")
+    do_publish(tmp_path, sections("demo"), license="cc-by-4.0")    # the demo is ours to license
+    assert card_header((tmp_path / "data/hub/README.md").read_text())["license"] == "cc-by-4.0"
+
+
+def test_demo_licence_is_the_repository_licence():
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert SOURCE_LICENSES["demo"] == pyproject["project"]["license"]["text"].lower()
+
+
+def test_identical_inputs_give_identical_bytes(tmp_path, monkeypatch):
+    """Two builds from the same inputs in two folders (other absolute paths) are byte-identical."""
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "feedc0de" * 5)
+    first, second = tmp_path / "a", tmp_path / "elsewhere/b"
+    build_inputs(first)
+    shutil.copytree(first, second)
+    shutil.rmtree(second / "data/hub", ignore_errors=True)
+    do_publish(first)
+    do_publish(second)
+    assert hub_files(first / "data/hub") == hub_files(second / "data/hub")
+    do_publish(first, version="9.9.9")
+    changed = hub_files(first / "data/hub")
+    assert {f for f in changed if changed[f] != hub_files(second / "data/hub")[f]} == {"README.md", "provenance.json"}
+
+
+def test_commit_is_head_of_the_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    assert source_commit(tmp_path) is None                       # not a git checkout
+    run(["git", "init", "-q"], tmp_path)
+    (tmp_path / "f").write_text("x")
+    run(["git", "add", "f"], tmp_path)
+    run(["git", "commit", "-q", "-m", "x"], tmp_path)
+    head = run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
+    assert source_commit(tmp_path) == head and len(head) == 40
+
+
+def test_dvc_stage_params_are_exactly_what_publish_records():
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["publish"]
+    listed = set(stage["params"])
+    assert listed == {"publish"} | {f"{section}.{k}" for section, keys in PUBLISHED_PARAMS.items() for k in keys}
+    assert "annotate" not in listed and "annotate.concurrency" not in listed
 
 
 def test_push_without_token_or_repo_fails_before_anything(tmp_path, monkeypatch):

@@ -56,7 +56,7 @@ def test_publish_push_then_load_dataset_round_trip(tmp_path):
         local = tmp_path / "data/hub"
         local_files = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
         assert repo.files == local_files                          # byte-identical, one commit
-        assert {p for p in repo.lfs} == {f"data/{s}.parquet" for s in ("train", "dev", "test")}  # via Git LFS
+        assert {p for p in repo.lfs} == {f"data/{s}.parquet" for s in ("train", "validation", "test")}  # via Git LFS
 
         loaded = run_py(["-c", LOAD, "tester/melt-demo"], tmp_path,
                         hub_env(tmp_path, HF_TOKEN=TOKEN, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-fresh")))

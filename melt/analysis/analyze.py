@@ -54,8 +54,13 @@ def _compare(melt: pd.DataFrame, other: dict) -> dict:
     return {"missing_in_other": missing, "invalid_in_other": invalid, **pair_agreement(mine, theirs)}
 
 
+def headline(report: dict) -> dict:
+    """The declared metrics: per split, the change rate and Cohen's κ vs MELD (details stay in the report)."""
+    return {split: {"change_rate": r["change_rate"], "kappa": r["kappa"]} for split, r in report["splits"].items()}
+
+
 def run(params: AnalyzeParams, melt_dir: str | Path, annotations_dir: str | Path,
-        metrics_path: str | Path, plots_dir: str | Path) -> dict:
+        metrics_path: str | Path, report_path: str | Path, plots_dir: str | Path) -> dict:
     melt_dir, annotations_dir, plots_dir = Path(melt_dir), Path(annotations_dir), Path(plots_dir)
     excluded = read_melt_csv(melt_dir / "excluded.csv", ("reason", "split"))
     other = load_run(params.compare_with, SPLITS) if params.compare_with else None
@@ -71,5 +76,6 @@ def run(params: AnalyzeParams, melt_dir: str | Path, annotations_dir: str | Path
             result["compare"] = _compare(melt, other[split])
         report["splits"][split] = result
         write_csv(plot, plots_dir / f"{split}.csv")
-    write_json(metrics_path, report)
+    write_json(report_path, report)
+    write_json(metrics_path, headline(report))
     return report

@@ -15,8 +15,7 @@ from melt.analysis.character import character_check
 from melt.analysis.layout import EXCLUDED_COLUMNS, MELT_COLUMNS, read_melt_csv
 from melt.analysis.params import DeriveParams
 from melt.analysis.vote import majority_vote, votes_json
-from melt.data.meld import SPLITS
-from melt.data.prepare import PREPARED_COLUMNS
+from melt.data.meld import PREPARED_COLUMNS, SPLITS
 from melt.io import write_csv, write_json
 
 # prepared column → MELT column, for the pass-through columns
@@ -85,10 +84,15 @@ def _frame(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns), dtype=object).fillna("")
 
 
+def headline(report: dict) -> dict:
+    """The declared metrics: labelled and excluded rows over all splits (details stay in the report)."""
+    return {k: sum(m[k] for m in report["splits"].values()) for k in ("labelled", "excluded")}
+
+
 def run(params: DeriveParams, prepared_dir: str | Path, annotations_dir: str | Path,
-        out_dir: str | Path, metrics_path: str | Path) -> dict:
+        out_dir: str | Path, metrics_path: str | Path, report_path: str | Path) -> dict:
     prepared_dir, annotations_dir, out_dir = Path(prepared_dir), Path(annotations_dir), Path(out_dir)
-    all_excluded, metrics = [], {"tie_break": params.tie_break, "min_confidence": params.min_confidence, "splits": {}}
+    all_excluded, report = [], {"tie_break": params.tie_break, "min_confidence": params.min_confidence, "splits": {}}
     for split in SPLITS:
         prepared = read_melt_csv(prepared_dir / f"{split}.csv", PREPARED_COLUMNS)  # names a missing column
         answers = read_annotations(annotations_dir / f"{split}.jsonl", split)
@@ -98,7 +102,7 @@ def run(params: DeriveParams, prepared_dir: str | Path, annotations_dir: str | P
         write_csv(_frame(kept, MELT_COLUMNS), out_dir / f"{split}.csv")
         all_excluded += excluded
         n_samples = Counter(len(v) for v in answers.values())
-        metrics["splits"][split] = {
+        report["splits"][split] = {
             "prepared": len(prepared), "labelled": len(kept), "excluded": len(excluded),
             "excluded_by_reason": {r: stats[f"excluded_{r}"] for r in EXCLUSION_REASONS},
             "tied_votes": stats["tied"],
@@ -110,5 +114,6 @@ def run(params: DeriveParams, prepared_dir: str | Path, annotations_dir: str | P
             "orphan_examples": [f"dia{d}_utt{u}" for _, d, u in orphans[:10]],
         }
     write_csv(_frame(all_excluded, EXCLUDED_COLUMNS), out_dir / "excluded.csv")
-    write_json(metrics_path, metrics)
-    return metrics
+    write_json(report_path, report)
+    write_json(metrics_path, headline(report))
+    return report

@@ -11,16 +11,17 @@ from melt.params_base import Section
 
 
 class DeriveParams(Section):
-    # How a tie between the most-voted labels is broken (several samples per utterance):
-    #   first_sample: the tied label that appears in the lowest sample index wins;
-    #   label_order:  the tied label that comes first in melt.data.labels.EMOTIONS wins;
-    #   exclude:      the row goes to excluded.csv with reason `tie`.
-    tie_break: Literal["first_sample", "label_order", "exclude"] = "first_sample"
-    # Rows whose vote share (winner votes / samples) is below this go to excluded.csv (`low_confidence`).
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    tie_break: Literal["first_sample", "label_order", "exclude"] = Field("first_sample", description=(
+        "A tie between the most-voted labels (several samples per utterance): `first_sample` takes the tied "
+        "label given by the lowest sample index, `label_order` the first in anger, disgust, sadness, joy, "
+        "neutral, surprise, fear, `exclude` sends the row to `excluded.csv` (reason `tie`)."))
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "Rows whose vote share (winner's votes / all samples, invalid and failed samples included) is below "
+        "this go to `excluded.csv` (reason `low_confidence`); 0 keeps every labelled row."))
 
 
 class AnalyzeParams(Section):
-    # A second annotation run to compare with: a folder of annotations ({split}.jsonl), a folder of
-    # MELT-layout CSVs ({split}.csv), or one MELT-layout CSV with a `split` column. null: no comparison.
-    compare_with: Path | None = None
+    compare_with: Path | None = Field(None, description=(
+        "A second annotation run to compare with: a folder of annotations (`{split}.jsonl`), a folder of "
+        "MELT-layout CSVs (`{split}.csv`) or one MELT-layout CSV with a `split` column. null: no comparison. "
+        "DVC does not hash it: after changing it run `dvc repro -f analyze`."))

@@ -9,6 +9,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from melt.io import TEMP_PREFIX, write_bytes
+
 SAMPLE_RATE = 16_000
 # Per-split folder names: ours first, then those of MELD.Raw.
 SPLIT_FOLDERS = {
@@ -69,15 +71,22 @@ def ffmpeg_exe() -> str:
 
 
 def convert_to_wav(src: Path, dst: Path, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Decode any ffmpeg-readable file (MELD's .mp4) to 16-bit mono WAV."""
+    """Decode any ffmpeg-readable file (MELD's .mp4) to 16-bit mono WAV.
+
+    ffmpeg writes a `.melt-tmp-*` file (dvcignored) that melt.io then writes atomically to `dst`: a killed run
+    never leaves a half WAV under its final name.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part.wav")
+    tmp = dst.with_name(f"{TEMP_PREFIX}{dst.name}.ffmpeg.wav")
     cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
-           "-vn", "-ac", "1", "-ar", str(sample_rate), "-acodec", "pcm_s16le", str(tmp)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
+           "-vn", "-ac", "1", "-ar", str(sample_rate), "-acodec", "pcm_s16le", "-fflags", "+bitexact",
+           "-flags:a", "+bitexact", str(tmp)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            msg = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+            raise AudioError(f"ffmpeg could not decode {src}: {msg}")
+        write_bytes(dst, tmp.read_bytes())
+    finally:
         tmp.unlink(missing_ok=True)
-        msg = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise AudioError(f"ffmpeg could not decode {src}: {msg}")
-    tmp.replace(dst)
     return dst

@@ -13,6 +13,11 @@ MELD_COLUMNS: tuple[str, ...] = (
     "Utterance_ID", "Season", "Episode", "StartTime", "EndTime",
 )
 
+# data/prepared/{split}.csv: the key, MELD's columns, then what prepare adds.
+KEY_COLUMNS: tuple[str, ...] = ("split", "dialogue_id", "utterance_id", "filename")
+EXTRA_COLUMNS: tuple[str, ...] = ("start_s", "end_s", "duration_s", "duration_source", "audio_path", "text_repaired", "words")
+PREPARED_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *MELD_COLUMNS, *EXTRA_COLUMNS)
+
 
 class CorpusError(ValueError):
     """Input that cannot be read at all; the message names the file (and row or line)."""

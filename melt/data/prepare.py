@@ -5,6 +5,7 @@ Every input row ends in exactly one place: ``{split}.csv`` or ``excluded.csv`` w
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,20 +15,20 @@ import pandas as pd
 from tqdm import tqdm
 
 from melt.data.audio import AudioError, audio_duration, convert_to_wav, find_audio, split_audio_dir
-from melt.data.meld import MELD_COLUMNS, SPLITS, audio_stem, csv_path, read_meld_csv
+from melt.data.labels import EMOTIONS, normalize_emotion
+from melt.data.meld import PREPARED_COLUMNS, SPLITS, audio_stem, csv_path, read_meld_csv
 from melt.data.params import DataParams, PrepareParams
 from melt.data.text import count_words, repair_mojibake
 from melt.data.times import parse_timestamp
 from melt.io import write_csv, write_json
 
-KEY_COLUMNS = ("split", "dialogue_id", "utterance_id", "filename")
-EXTRA_COLUMNS = ("start_s", "end_s", "duration_s", "duration_source", "audio_path", "text_repaired", "words")
-PREPARED_COLUMNS = (*KEY_COLUMNS, *MELD_COLUMNS, *EXTRA_COLUMNS)
 EXCLUDED_COLUMNS = ("reason", "detail", "row", *PREPARED_COLUMNS)
 
+# Columns later stages parse as integers (prompts renders Season/Episode, publish types them all).
+INTEGER_COLUMNS = ("Sr No.", "Season", "Episode")
 # Exclusion reasons, in the order they are checked (a row gets the first that applies).
 REASONS = (
-    "invalid_id", "duplicate_key", "empty_utterance", "bad_timestamp", "reversed_timestamps",
+    "invalid_id", "duplicate_key", "invalid_value", "empty_utterance", "bad_timestamp", "reversed_timestamps",
     "audio_missing", "audio_unreadable", "too_short", "too_few_words", "generic_speaker", "rare_speaker",
 )
 
@@ -40,12 +41,24 @@ class Prepared:
     repaired_rows: dict[str, int]
 
 
-def _parse_id(value: str) -> int | None:
-    try:
-        n = int(str(value).strip())
-    except ValueError:
-        return None
-    return n if n >= 0 else None
+def _non_negative_int(value: str) -> int | None:
+    """A non-negative integer written in ASCII digits (int() alone would also take '1_0' or '+1')."""
+    text = str(value).strip()
+    return int(text) if re.fullmatch(r"[0-9]+", text) else None
+
+
+def _invalid_value(rec: dict) -> str | None:
+    """The first column a later stage could not parse, as a detail naming the column and the value;
+    None (and the integers written canonically, e.g. ' 01' → 1) when every value parses."""
+    parsed = {}
+    for col in INTEGER_COLUMNS:
+        parsed[col] = _non_negative_int(rec[col])
+        if parsed[col] is None:
+            return f"{col} {rec[col]!r} is not a non-negative integer"
+    if normalize_emotion(rec["Emotion"]) is None:
+        return f"Emotion {rec['Emotion']!r} is not one of {', '.join(EMOTIONS)}"
+    rec.update(parsed, Dialogue_ID=rec["dialogue_id"], Utterance_ID=rec["utterance_id"])
+    return None
 
 
 def _annotate_rows(df: pd.DataFrame, split: str, source: Path) -> list[dict]:
@@ -59,7 +72,7 @@ def _annotate_rows(df: pd.DataFrame, split: str, source: Path) -> list[dict]:
             rec[col] = fixed
         rec["Speaker"] = rec["Speaker"].strip().lower()
         rec["words"] = count_words(rec["Utterance"])
-        d, u = _parse_id(rec["Dialogue_ID"]), _parse_id(rec["Utterance_ID"])
+        d, u = _non_negative_int(rec["Dialogue_ID"]), _non_negative_int(rec["Utterance_ID"])
         rec["dialogue_id"], rec["utterance_id"] = d, u
         rec["filename"] = f"{audio_stem(d, u)}.wav" if d is not None and u is not None else ""
         rows.append(rec)
@@ -71,6 +84,10 @@ def _annotate_rows(df: pd.DataFrame, split: str, source: Path) -> list[dict]:
             _exclude(rec, "duplicate_key", f"same Dialogue_ID/Utterance_ID as row {first_row_of_key[d, u]} of {source.name}")
             continue
         first_row_of_key[d, u] = rec["row"]
+        problem = _invalid_value(rec)
+        if problem:
+            _exclude(rec, "invalid_value", problem)
+            continue
         if not rec["Utterance"].strip():
             _exclude(rec, "empty_utterance", "Utterance is empty")
             continue
@@ -177,7 +194,7 @@ def prepare_corpus(
 
 
 def table1(prepared: Prepared, source: str) -> dict:
-    """Paper Table 1 per split, the exclusion counts by reason and the speaker list."""
+    """The report: paper Table 1 per split, the exclusion counts by reason and the speaker list."""
     per_split, excluded, durations = {}, {}, {}
     for split, df in prepared.splits.items():
         per_split[split] = {
@@ -199,12 +216,20 @@ def table1(prepared: Prepared, source: str) -> dict:
     }
 
 
-def run(data: DataParams, params: PrepareParams, out_dir: Path, metrics_path: Path) -> dict:
+def headline(report: dict) -> dict:
+    """The declared metrics: rows kept per split (details stay in the report)."""
+    return {split: {"kept": row["utterances"]} for split, row in report["table1"].items()}
+
+
+def run(data: DataParams, params: PrepareParams, out_dir: Path, metrics_path: Path, report_path: Path | None = None) -> dict:
+    """Writes the prepared CSVs, the headline metrics and (unless None) the report; returns the report."""
     out_dir = Path(out_dir)
     prepared = prepare_corpus(data.csv_dir, data.audio_dir, params, convert_dir=out_dir / "audio")
     for split, df in prepared.splits.items():
         write_csv(df, out_dir / f"{split}.csv")
     write_csv(prepared.excluded, out_dir / "excluded.csv")
-    metrics = table1(prepared, data.source)
-    write_json(metrics_path, metrics)
-    return metrics
+    report = table1(prepared, data.source)
+    if report_path is not None:
+        write_json(report_path, report)
+    write_json(metrics_path, headline(report))
+    return report

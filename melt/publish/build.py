@@ -1,5 +1,9 @@
-"""The `publish` stage: MELT CSVs + analysis → a Hub dataset repository folder (card, Parquet, provenance),
-pushed to the Hub when `publish.push` is on."""
+"""The `publish` stage: MELT CSVs + the analysis report → a Hub dataset repository folder (card, Parquet,
+excluded.csv, provenance), pushed to the Hub when `publish.push` is on.
+
+The folder depends only on its declared inputs and params (and the git commit it was built from): no
+time, no path of the build machine, nothing read from dvc.lock.
+"""
 
 from __future__ import annotations
 
@@ -9,78 +13,96 @@ from pathlib import Path
 
 from melt.data.labels import EMOTIONS
 from melt.data.meld import SPLITS
-from melt.io import sha256_file, write_json, write_text
-from melt.publish.card import card_data, render_card
-from melt.publish.dataset import PublishError, build_splits
+from melt.io import atomic_open, sha256_file, write_csv, write_json, write_text
+from melt.publish.card import DEFAULT_TITLES, card_data, render_card, resolve_license
+from melt.publish.dataset import HUB_SPLITS, PublishError, build_splits, published_exclusions
 from melt.publish.params import PublishParams
-from melt.publish.provenance import annotation_sources, lock_hashes, strip_userinfo
+from melt.publish.provenance import PUBLISH_KEYS, annotation_sources, published_params, source_commit
 from melt.publish.push import push_folder, push_token
 
+EXCLUDED_FILE = "excluded.csv"
 
-def _card_context(params: PublishParams, pipeline: dict, analysis: dict, sources: dict, lock: dict,
-                  template: Path) -> dict:
-    stats = analysis.get("splits", {})
-    out_of_set = {}
+
+def _rel(path: Path, root: Path) -> str:
+    """A path as recorded in provenance: relative to the repository, never the machine's absolute path."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _out_of_set(stats: dict) -> dict:
+    total: dict[str, int] = {}
     for s in stats.values():
         for k, v in s.get("out_of_set_labels", {}).items():
-            out_of_set[k] = out_of_set.get(k, 0) + v
-    cache_md5 = (lock.get("annotate", {}).get("outs") or {}).get("cache/llm")
-    text = template.read_text(encoding="utf-8").rstrip()
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources: dict, rows: dict,
+                  excluded: dict, template: Path, license: str, commit: str | None) -> dict:
+    """Everything the card template shows; `stats` per published split under its Hub name."""
+    stats = {HUB_SPLITS[s]: r for s, r in analysis.get("splits", {}).items() if HUB_SPLITS[s] in rows}
     return dict(
-        pretty_name=params.pretty_name, repo_id=params.repo_id or "<user>/<name>", audio=params.include_audio,
-        emotions=EMOTIONS, license=params.license, source=pipeline.get("data", {}).get("source", "?"),
-        template=pipeline.get("prompts", {}).get("template", "?"), template_text=text,
-        template_sha256=sha256_file(template),
-        annotate=pipeline.get("annotate", {}), derive=pipeline.get("derive", {}), sources=sources,
-        cache_md5=cache_md5, stats=stats, out_of_set=dict(sorted(out_of_set.items(), key=lambda kv: -kv[1])),
+        pretty_name=params.pretty_name or DEFAULT_TITLES[recorded["data"]["source"]],
+        repo_id=params.repo_id or "<user>/<name>", audio=params.include_audio, emotions=EMOTIONS,
+        license=license, version=params.version, commit=commit, source=recorded["data"]["source"],
+        template=recorded["prompts"]["template"], show=recorded["prompts"]["show"],
+        template_text=template.read_text(encoding="utf-8").rstrip(), template_sha256=sha256_file(template),
+        annotate=recorded["annotate"], derive=recorded["derive"], sources=sources, stats=stats, rows=rows,
+        excluded=excluded, excluded_file=EXCLUDED_FILE, out_of_set=_out_of_set(stats),
+        empty_splits=[HUB_SPLITS[s] for s in SPLITS if HUB_SPLITS[s] not in rows],
         has_alpha=any(s.get("samples_agreement", {}).get("alpha") is not None for s in stats.values()),
     )
 
 
-def _sanitized(pipeline: dict) -> dict:
-    out = json.loads(json.dumps(pipeline, default=str))
-    if "annotate" in out:
-        out["annotate"]["base_url"] = strip_userinfo(out["annotate"].get("base_url"))
-    return out
-
-
-def run(params: PublishParams, *, pipeline: dict, melt_dir: str | Path, analysis_path: str | Path,
-        annotations_dir: str | Path, lock_path: str | Path, out_dir: str | Path,
-        root: str | Path = ".") -> dict:
-    """pipeline: the other params sections for the card and provenance (data, prompts, annotate, derive, analyze)."""
+def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Path, analysis_path: str | Path,
+        annotations_dir: str | Path, out_dir: str | Path, root: str | Path = ".") -> dict:
+    """sections: `{name: params.<name>.model_dump(mode="json")}` for data, prompts, annotate and derive; only
+    the keys in `provenance.PUBLISHED_PARAMS` are used."""
     token = push_token(params) if params.push else None  # fail before any work
-    melt_dir, out_dir = Path(melt_dir), Path(out_dir)
-    template_path = Path(root) / "prompts" / f"{pipeline.get('prompts', {}).get('template', '')}.txt"
+    root, melt_dir, out_dir = Path(root), Path(melt_dir), Path(out_dir)
+    recorded = published_params(sections)
+    try:
+        license = resolve_license(recorded["data"]["source"], params.license)
+    except ValueError as err:
+        raise PublishError(str(err)) from None
+    template_path = root / "prompts" / f"{recorded['prompts']['template']}.txt"
     if not template_path.is_file():
         raise PublishError(f"{template_path}: prompt template not found (the card documents the prompt used)")
-    dsd = build_splits(melt_dir, SPLITS, params.include_audio, Path(root))   # reads and checks the MELT CSVs
+    dsd = build_splits(melt_dir, SPLITS, params.include_audio, root)   # reads and checks the MELT CSVs
     analysis = json.loads(Path(analysis_path).read_text(encoding="utf-8"))
-    lock = lock_hashes(Path(lock_path))
     sources = annotation_sources(Path(annotations_dir), SPLITS)
+    excluded = published_exclusions(melt_dir / "excluded.csv")
 
-    staging = out_dir.with_name(out_dir.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    data_files = {split: f"data/{split}.parquet" for split in SPLITS}
+    shutil.rmtree(out_dir, ignore_errors=True)   # a split left empty since the last build must not linger
+    data_files = {split: f"data/{split}.parquet" for split in dsd}
     for split, ds in dsd.items():
-        (staging / "data").mkdir(parents=True, exist_ok=True)
-        ds.to_parquet(str(staging / data_files[split]))
+        with atomic_open(out_dir / data_files[split], "wb") as f:
+            ds.to_parquet(f)
+    write_csv(excluded, out_dir / EXCLUDED_FILE)
 
-    inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", Path(analysis_path)]
+    commit = source_commit(root)
+    inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", Path(analysis_path),
+              *(Path(annotations_dir) / f"{s}.jsonl" for s in SPLITS), template_path]
+    rows = {split: len(ds) for split, ds in dsd.items()}
     provenance = {
-        "params": {"publish": params.model_dump(mode="json"), **_sanitized(pipeline)},
-        "dvc_lock": lock,
-        "inputs_sha256": {p.as_posix(): sha256_file(p) for p in inputs if p.is_file()},
-        "files_sha256": {f: sha256_file(staging / f) for f in data_files.values()},
-        "rows": {split: len(ds) for split, ds in dsd.items()},
+        "version": params.version,
+        "git_commit": commit,
+        "params": {"publish": {k: getattr(params, k) for k in PUBLISH_KEYS} | {"license": license}, **recorded},
+        "inputs_sha256": {_rel(p, root): sha256_file(p) for p in inputs},
+        "files_sha256": {f: sha256_file(out_dir / f) for f in (*data_files.values(), EXCLUDED_FILE)},
+        "rows": rows,
+        "excluded_rows": {s: int((excluded["split"] == s).sum()) for s in HUB_SPLITS.values()},
         "annotation_sources": sources,
     }
-    write_json(staging / "provenance.json", provenance)
-    context = _card_context(params, pipeline, analysis, sources, lock, template_path)
-    write_text(staging / "README.md", render_card(card_data(dsd, data_files, params.pretty_name, params.license), **context))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
+    write_json(out_dir / "provenance.json", provenance)
+    context = _card_context(params, recorded, analysis, sources, rows, provenance["excluded_rows"], template_path,
+                            license, commit)
+    data = card_data(dsd, data_files, context["pretty_name"], license, recorded["data"]["source"])
+    write_text(out_dir / "README.md", render_card(data, **context))
 
-    summary = {"out_dir": out_dir.as_posix(), "rows": provenance["rows"], "pushed": None}
+    summary = {"out_dir": out_dir.as_posix(), "rows": rows, "pushed": None}
     if params.push:
         summary["pushed"] = push_folder(out_dir, params, token)
     return summary

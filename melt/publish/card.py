@@ -11,6 +11,22 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
+# The licence of each source's text and labels: the demo corpus is this repository's own (pyproject.toml,
+# MIT); MELD is GPL-3.0, whose derivatives must stay GPL-3.0.
+SOURCE_LICENSES = {"demo": "mit", "meld": "gpl-3.0"}
+DEFAULT_TITLES = {"demo": "MELT pipeline demo: the embedded demo sitcom, offline annotation",
+                  "meld": "MELT: LLM re-annotation of MELD"}
+
+
+def resolve_license(source: str, configured: str | None) -> str:
+    """publish.license, or the source's licence when null; a MELD build cannot be published under another."""
+    own = SOURCE_LICENSES[source]
+    if configured is None:
+        return own
+    if source == "meld" and configured != own:
+        raise ValueError(f"publish.license is {configured!r}, but MELD is distributed under {own} and this "
+                         f"dataset derives from it: set publish.license to {own} or null")
+    return configured
 
 
 def size_category(n: int) -> str:
@@ -20,12 +36,15 @@ def size_category(n: int) -> str:
     return "n>1M"
 
 
-def card_data(dsd: DatasetDict, data_files: dict[str, str], pretty_name: str, license: str) -> DatasetCardData:
+def card_data(dsd: DatasetDict, data_files: dict[str, str], pretty_name: str, license: str,
+              source: str) -> DatasetCardData:
+    # MELD's lines come from the show's subtitles; the demo's script was written for this project
+    language_creators = ["found"] if source == "meld" else ["other"]
     data = DatasetCardData(
         language=["en"], license=license, pretty_name=pretty_name,
         task_categories=["text-classification", "audio-classification"],
-        annotations_creators=["machine-generated"], language_creators=["found"],
-        multilinguality=["monolingual"], source_datasets=["extended|meld"],
+        annotations_creators=["machine-generated"], language_creators=language_creators,
+        multilinguality=["monolingual"], source_datasets=["extended|meld"] if source == "meld" else ["original"],
         size_categories=[size_category(sum(len(d) for d in dsd.values()))],
         tags=["emotion", "speech-emotion-recognition", "llm-annotation", "meld", "melt"],
     )

@@ -15,6 +15,11 @@ FLOAT_COLUMNS = ("llm_confidence", "duration_s")
 LABEL_COLUMNS = ("Emotion", "llm_label")
 # Published: the released MELT layout, the MELT extras, and the duration (audio_path is a local path).
 PUBLISHED_COLUMNS = (*RELEASED_COLUMNS, *EXTRA_COLUMNS, "duration_s")
+# excluded.csv as published: why, what the samples said, and the row's released-layout columns (no local paths).
+PUBLISHED_EXCLUDED_COLUMNS = ("split", "reason", "detail", "llm_answers",
+                              *(c for c in RELEASED_COLUMNS if c != "llm_label"))
+# MELD's split names → the Hub's (datasets' `Split` names); MELD's `dev` is published as `validation`.
+HUB_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
 
 
 class PublishError(ValueError):
@@ -70,13 +75,26 @@ def _audio_column(df: pd.DataFrame, path: Path, root: Path) -> list[dict]:
 
 
 def build_splits(melt_dir: Path, splits: tuple[str, ...], include_audio: bool, root: Path = Path(".")) -> DatasetDict:
+    """The non-empty splits under their Hub names (an empty split, e.g. `dev` when only train and test were
+    labelled, is left out: `load_dataset` rejects a split with no data)."""
     features = melt_features(include_audio)
     out = {}
     for split in splits:
         path = Path(melt_dir) / f"{split}.csv"
         df = read_melt_csv(path)
+        if df.empty:
+            continue
         typed = _typed(df, path)
         if include_audio:
             typed["audio"] = _audio_column(df, path, root)
-        out[split] = Dataset.from_pandas(typed, features=features, preserve_index=False)
+        out[HUB_SPLITS[split]] = Dataset.from_pandas(typed, features=features, preserve_index=False)
+    if not out:
+        raise PublishError(f"{melt_dir}: every split is empty: no labelled row to publish")
     return DatasetDict(out)
+
+
+def published_exclusions(path: Path) -> pd.DataFrame:
+    """data/melt/excluded.csv reduced to the published columns, splits under their Hub names."""
+    df = read_melt_csv(path, PUBLISHED_EXCLUDED_COLUMNS)[list(PUBLISHED_EXCLUDED_COLUMNS)].copy()
+    df["split"] = df["split"].map(lambda s: HUB_SPLITS.get(s, s))
+    return df

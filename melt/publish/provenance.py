@@ -1,16 +1,28 @@
-"""Where a published version came from: params, and the dvc.lock hashes of everything upstream."""
+"""Where a published version came from: the params that shaped it, the git commit of the build, and what
+actually answered. Nothing run-dependent (no time, no machine path): identical inputs give identical bytes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
 from melt.analysis.annotations import read_annotations
 
-UPSTREAM_STAGES = ("prepare", "prompts", "annotate", "derive", "analyze")
+# The params the card and provenance.json record, per section. dvc.yaml's `publish` stage lists exactly
+# these (plus the `publish` section, whose push keys decide whether it uploads), so e.g. a change of
+# `annotate.concurrency` does not re-run it (a test checks the two lists agree).
+PUBLISHED_PARAMS: dict[str, tuple[str, ...]] = {
+    "data": ("source",),
+    "prompts": ("template", "show"),
+    "annotate": ("backend", "provider", "base_url", "model", "temperature", "top_p", "max_tokens",
+                 "response_format", "seed", "samples", "max_invalid_retries", "labels_files"),
+    "derive": ("tie_break", "min_confidence"),
+}
+# The publish keys that shape the published files (push, private, endpoint and commit_message only act on the upload).
+PUBLISH_KEYS = ("version", "pretty_name", "license", "include_audio", "repo_id")
 
 
 def strip_userinfo(url: str | None) -> str | None:
@@ -24,17 +36,25 @@ def strip_userinfo(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
-def lock_hashes(lock_path: Path) -> dict:
-    """Per upstream stage, the md5 of each dep and out as dvc.lock records them ({} when no lock yet)."""
-    if not Path(lock_path).is_file():
-        return {}
-    lock = yaml.safe_load(Path(lock_path).read_text(encoding="utf-8")) or {}
-    out = {}
-    for name, stage in (lock.get("stages") or {}).items():
-        if name not in UPSTREAM_STAGES:
-            continue
-        out[name] = {kind: {e["path"]: e.get("md5") for e in stage.get(kind) or []} for kind in ("deps", "outs")}
+def published_params(sections: dict[str, dict]) -> dict:
+    """The recorded params from `{section: model_dump(mode="json")}`: base_url without credentials, labels
+    files by file name only (their folder is a path of the build machine)."""
+    out = {name: {k: sections[name][k] for k in keys} for name, keys in PUBLISHED_PARAMS.items()}
+    out["annotate"]["base_url"] = strip_userinfo(out["annotate"]["base_url"])
+    out["annotate"]["labels_files"] = {s: Path(p).name for s, p in sorted(out["annotate"]["labels_files"].items())}
     return out
+
+
+def source_commit(root: Path) -> str | None:
+    """The git commit the build came from: the experiment's baseline inside `dvc exp run` (its own commit does
+    not exist yet), else HEAD of the checkout at `root`; None outside a git checkout."""
+    if os.environ.get("DVC_EXP_BASELINE_REV"):
+        return os.environ["DVC_EXP_BASELINE_REV"]
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def annotation_sources(annotations_dir: Path, splits: tuple[str, ...]) -> dict:
@@ -46,5 +66,10 @@ def annotation_sources(annotations_dir: Path, splits: tuple[str, ...]) -> dict:
             for a in answers:
                 backends[a.backend or "unknown"] += 1
                 models[a.model or "unknown"] += 1
-    return {"backends": dict(backends.most_common()), "models": dict(models.most_common()),
+    return {"backends": _by_count(backends), "models": _by_count(models),
             "samples_per_utterance": {str(k): v for k, v in sorted(samples.items())}}
+
+
+def _by_count(counter: Counter) -> dict:
+    # ties in a fixed order (most_common keeps insertion order, which follows the files)
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
