@@ -1,11 +1,15 @@
-"""Fixtures of the text pre-training tests: a tiny random Whisper saved with `save_pretrained`, small corpora."""
+"""Fixtures of the text pre-training tests and benchmarks: a tiny random Whisper saved with `save_pretrained`,
+small audio files, the loopback LLM server answering the sentiment prompt."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from llm_server import LLMServer
 
 WHISPER_SPECIALS = ["<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
                     "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
@@ -55,3 +59,21 @@ def write_audio(path: Path, signal: np.ndarray, sr: int = 16_000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), signal, sr)
     return path
+
+
+class SentimentServer(LLMServer):
+    """The loopback server answering the sentiment prompt with one word ("answer X" in the text is obeyed;
+    the out_of_set fault answers "mostly positive")."""
+
+    @staticmethod
+    def answer_for(body: dict, fault: str) -> str:
+        text = body["messages"][-1]["content"]
+        if "positive, negative or neutral" not in text:
+            return LLMServer.answer_for(body, fault)
+        if fault == "out_of_set":
+            return "mostly positive"
+        transcript = text.rsplit("Transcript: ", 1)[-1]
+        if "answer " in transcript:
+            return transcript.split("answer ", 1)[1].split()[0]
+        digest = hashlib.sha256(f"{transcript}|{body.get('seed')}".encode()).digest()
+        return ["Positive.", "negative", "Neutral"][digest[0] % 3]

@@ -3,7 +3,6 @@ OpenAI-compatible server (re-asks, out-of-set answers recorded, cost), and one a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -18,30 +17,13 @@ from melt.pretrain.params import PseudolabelParams
 from melt.pretrain.pseudolabel import pseudolabel
 from melt.pretrain.sentiment import VADER_ID, vader_label
 from annotate_helpers import prepared_rows, server_params
-from llm_server import Faults, LLMServer
+from llm_server import Faults
+from pretrain_helpers import SentimentServer
 
 REPO = Path(__file__).resolve().parents[1]
 SENTIMENTS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this, it is wonderful!", "The bus leaves at nine.", "This is awful and I hate it.",
          "What a lovely surprise, thank you.", "My laptop crashed and I lost everything.", "The meeting is on Monday."]
-
-
-class SentimentServer(LLMServer):
-    """The loopback server answering the sentiment prompt with one word ("answer X" in the text is obeyed;
-    the out_of_set fault answers "mostly positive")."""
-
-    @staticmethod
-    def answer_for(body: dict, fault: str) -> str:
-        text = body["messages"][-1]["content"]
-        if "positive, negative or neutral" not in text:
-            return LLMServer.answer_for(body, fault)
-        if fault == "out_of_set":
-            return "mostly positive"
-        transcript = text.rsplit("Transcript: ", 1)[-1]
-        if "answer " in transcript:
-            return transcript.split("answer ", 1)[1].split()[0]
-        digest = hashlib.sha256(f"{transcript}|{body.get('seed')}".encode()).digest()
-        return ["Positive.", "negative", "Neutral"][digest[0] % 3]
 
 
 def transcripts(tmp_path: Path, texts: list[str]) -> Path:
