@@ -14,6 +14,7 @@ from melt.io import read_yaml
 from melt.params_base import Section
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
+from melt.study.params import StudyParams
 
 
 class Params(Section):
@@ -26,6 +27,7 @@ class Params(Section):
     publish: PublishParams = Field(default_factory=PublishParams)
     acoustics: AcousticsParams = Field(default_factory=AcousticsParams)
     ser: SerParams = Field(default_factory=SerParams)
+    study: StudyParams = Field(default_factory=StudyParams)
 
 
 class ParamsError(ValueError):
