@@ -43,7 +43,7 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def _item(row: dict) -> Item:
+def item_from_row(row: dict) -> Item:
     return Item(item_id=row["item_id"], kind=row.get("kind", "review"), split=row["split"],
                 dialogue_id=int(row["dialogue_id"]), utterance_id=int(row["utterance_id"]),
                 meld_label=row["meld_label"], melt_label=row.get("melt_label") or row.get("llm_label", ""),
@@ -73,9 +73,9 @@ def load_catalog(study_dir: str | Path, media_root: str | Path) -> Catalog:
                     raise CatalogError(f"{path}: row {n}: unknown kind {row['kind']!r}")
                 if not row["media"]:
                     raise CatalogError(f"{path}: row {n}: no media to play")
-                (cat.preference if row["kind"] == "preference" else cat.attention).append(_item(row))
+                (cat.preference if row["kind"] == "preference" else cat.attention).append(item_from_row(row))
             else:
-                cat.queue_items[row["item_id"]] = _item({**row, "kind": "review"})
+                cat.queue_items[row["item_id"]] = item_from_row({**row, "kind": "review"})
     if missing:
         raise CatalogError(f"{len(missing)} media file(s) listed in the study set are missing:\n  "
                            + "\n  ".join(missing[:10]))
