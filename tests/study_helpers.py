@@ -4,6 +4,7 @@ it, and the app served over real HTTP on a loopback port."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,14 @@ from melt.study.params import StudyParams
 from melt.study.store import StudyStore
 
 EMOTION_CYCLE = ("anger", "joy", "sadness", "fear", "surprise", "disgust", "neutral")
+
+
+def wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's 95 % score interval, written out (the report uses scipy's)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 def melt_row(split: str, dia: int, utt: int, meld: str, llm: str, audio: str = "", confidence: str = "1.0",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pandas as pd
@@ -14,16 +13,9 @@ from melt.study.params import StudyParams
 from melt.study.report import run, share
 from melt.study.review_apply import apply_reviews
 from melt.study.store import StudyStore
-from study_helpers import build_study, demo_rows, melt_row, write_melt_dir
+from study_helpers import build_study, melt_row, wilson_by_hand, write_melt_dir
 
 LABELS = ("anger", "disgust", "sadness", "joy", "neutral", "surprise", "fear")
-
-
-def wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 @pytest.mark.parametrize("k, n", [(7, 10), (0, 5), (5, 5), (21, 42)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -36,4 +36,5 @@ def create_app(store: StudyStore, catalog: Catalog, settings: Settings, max_body
     for path, template in PAGES.items():
         app.add_api_route(path, page(template), methods=["GET"], response_class=HTMLResponse,
                           include_in_schema=False)
+    app.add_api_route("/favicon.ico", lambda: Response(status_code=204), methods=["GET"], include_in_schema=False)
     return Guard(app, max_body=max_body)

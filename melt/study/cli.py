@@ -67,7 +67,11 @@ def _serve(args, params: StudyParams) -> int:
           f"{len(catalog.queue)} in the review queue; database {db}", flush=True)
     print(f"melt-study: serving on http://{host}:{bound}/ (review: /review)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:   # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
+    print("melt-study: stopped", flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ const TOKEN_KEY = "melt-study-reviewer";
 const PAGE = 20;
 let token = null;
 let offset = 0;
+let generation = 0;   // a newer load (filter changed) makes the answers of older ones stale
 
 function suggestionText(s) {
   let text = s.agent + ": " + s.label;
@@ -62,10 +63,12 @@ function renderItem(item) {
 }
 
 async function load(reset) {
+  const mine = ++generation;
   if (reset) { offset = 0; document.getElementById("queue").replaceChildren(); }
   const status = document.getElementById("filter").value;
   const result = await api("GET", "/api/review/queue?status=" + status + "&offset=" + offset + "&limit=" + PAGE,
                            undefined, token);
+  if (mine !== generation) return;
   if (result.status === 401) { signOut(); showError("Unknown reviewer token."); return; }
   if (!result.ok) { showError(detail(result)); return; }
   const data = result.data;
