@@ -8,12 +8,14 @@ import http.client
 import io
 import json
 import sqlite3
+import subprocess
 from collections import Counter
 
 import httpx
 import pandas as pd
 import pytest
 
+from conftest import run, run_env
 from melt.study.params import StudyParams
 from study_helpers import LiveApp, build_study
 
@@ -330,3 +332,22 @@ def test_exports_match_the_database_and_hold_no_token(live, client):
     for secret in (staff, people[0]["token"], people[1]["token"]):
         assert secret not in everything
         assert hashlib.sha256(secret.encode()).hexdigest() not in everything
+
+
+def test_cli_adds_reviewers_and_exports_what_the_api_exports(live, client, tmp_path):
+    joined = _join(client)
+    _answer_all(client, joined, 1)
+    db = str(live.store.path)
+    token = run(["melt-study", "--db", db, "reviewer", "add", "carol"], tmp_path).stdout.strip()
+    assert client.get("/api/review/me", headers=_auth(token)).json() == {"reviewer": "carol"}
+    new = run(["melt-study", "--db", db, "reviewer", "add", "carol"], tmp_path).stdout.strip()
+    assert client.get("/api/review/me", headers=_auth(token)).status_code == 401   # replaced, old one revoked
+    for fmt in ("csv", "argilla", "label-studio", "json"):
+        run(["melt-study", "--db", db, "export", "answers", "--format", fmt, "-o", str(tmp_path / f"a.{fmt}")],
+            tmp_path)
+        via_api = client.get("/api/export", headers=_auth(new), params={"format": fmt})
+        written = (tmp_path / f"a.{fmt}").read_text()
+        assert (written == via_api.text) if fmt == "csv" else (json.loads(written) == via_api.json())
+    bad = subprocess.run(["melt-study", "--db", db, "reviewer", "add", "<bob>"], cwd=tmp_path, capture_output=True,
+                         text=True, env=run_env())
+    assert bad.returncode != 0 and "reviewer name" in bad.stderr

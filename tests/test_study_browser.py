@@ -204,3 +204,35 @@ def test_participant_and_reviewer_clicks_reach_the_database_metrics_and_reviewed
                 assert (row["final_label"], row["label_source"], row["reviewer"]) == (row["llm_label"], "llm", "")
     assert sum((_csv(repo / "data" / "melt_reviewed" / f"{s}.csv")["reviewer"] == "alice").sum()
                for s in ("train", "dev", "test")) == 5
+
+
+def _study_metrics(obj):
+    """Every metrics/study.json in `dvc exp show --json` output."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "metrics/study.json":
+                yield value["data"]
+            else:
+                yield from _study_metrics(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _study_metrics(value)
+
+
+def test_a_temp_experiment_reads_the_repositorys_database(repo):
+    """`dvc exp run --temp` works in a copy without the git-ignored database; study.db resolves through
+    $DVC_ROOT to the repository's, so the experiment reports the answers collected there."""
+    from melt.study.catalog import load_catalog
+    from melt.study.store import StudyStore
+
+    store = StudyStore(repo / "study" / "melt-study.db")
+    catalog = load_catalog(repo / "data" / "study", repo)
+    for _ in range(3):
+        pid, _token = store.create_participant({}, catalog.preference, catalog.attention, 6, 1)
+        for q in store.questions(pid):
+            store.record_answer(pid, q["item_id"], q["option_a"], None)
+    expected = sum(a["kind"] == "preference" for a in store.answers())
+    run(["dvc", "exp", "run", "--temp", "-S", "study.max_attention_failures=1", "study_report"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    answers = [m["overall"]["answers"] for m in _study_metrics(shown)]
+    assert expected >= 18 and expected in answers, answers
