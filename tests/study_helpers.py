@@ -174,7 +174,8 @@ async def simulate_participants(url: str, n: int, double_submit: bool = True) ->
             latencies.append(time.perf_counter() - start)
             statuses.extend(x.status_code for x in replies)
 
-    limits = httpx.Limits(max_connections=2 * n, max_keepalive_connections=2 * n)
+    # The client drops idle connections well before the server would (no reuse of a connection being closed).
+    limits = httpx.Limits(max_connections=2 * n, max_keepalive_connections=2 * n, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         await asyncio.gather(*(one(client, seed) for seed in range(n)))
     return {"sent": sent, "statuses": statuses, "tokens": tokens, "latencies": latencies}
