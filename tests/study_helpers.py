@@ -102,9 +102,10 @@ class ServedProcess:
     def __init__(self, cwd: Path, *args: str):
         import subprocess
         import sys
+        import tempfile
 
         exe = Path(sys.executable).parent / "melt-study"
-        self.log = open(cwd / "serve.log", "w+")
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="melt-study-serve-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([str(exe), *args, "--port", "0"] if "--port" not in args else [str(exe), *args],
                                      cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         self.url = self._wait_for_url()
@@ -135,7 +136,9 @@ class ServedProcess:
             self.proc.send_signal(signal.SIGINT)
             self.proc.wait(timeout=30)
         self.log.close()
-        return Path(self.log.name).read_text()
+        text = Path(self.log.name).read_text()
+        Path(self.log.name).unlink()
+        return text
 
 
 async def simulate_participants(url: str, n: int, double_submit: bool = True) -> dict:

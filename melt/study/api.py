@@ -169,16 +169,15 @@ def build_router(store: StudyStore, catalog: Catalog, settings: Settings) -> API
         item = catalog.queue_items.get(body.item_id)
         if item is None:
             raise HTTPException(404, "no such item in the review queue")
-        source = body.source
+        source, final = body.source, {"llm": item.melt_label, "meld": item.meld_label}.get(body.source, "")
         if source == "reviewer":
-            label = (body.label or "").strip().lower()
-            if not FREE_LABEL.fullmatch(label):
+            final = (body.label or "").strip().lower()
+            if not FREE_LABEL.fullmatch(final):
                 raise HTTPException(422, "label: 1–40 lower-case letters, spaces, hyphens or apostrophes")
             # A free label equal to a suggestion is that suggestion.
-            source = "llm" if label == item.melt_label else "meld" if label == item.meld_label else "reviewer"
+            source = "llm" if final == item.melt_label else "meld" if final == item.meld_label else "reviewer"
         elif body.label is not None:
             raise HTTPException(422, "label is only given with source 'reviewer'")
-        final = {"llm": item.melt_label, "meld": item.meld_label}.get(source) or label
         return store.record_decision(name, item, final, source, body.note)
 
     @router.get("/api/export")

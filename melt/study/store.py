@@ -211,6 +211,8 @@ class StudyStore:
     def questions(self, participant_id: str) -> list[sqlite3.Row]:
         """A participant's questions in order, each with the answer given so far (NULL if none)."""
         with self.read() as con:
+            if con is None:
+                return []
             return con.execute(
                 "SELECT q.*, a.choice FROM questions q LEFT JOIN answers a "
                 "ON a.participant_id = q.participant_id AND a.item_id = q.item_id "
