@@ -17,6 +17,7 @@ from melt.data.params import DataParams, PrepareParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
+from melt.study.params import StudyParams
 
 
 class Params(Section):
@@ -39,6 +40,9 @@ class Params(Section):
         "Stage `acoustics`: the LLM's voice descriptions vs eGeMAPS measurements (docs/acoustics.md)."))
     ser: SerParams = Field(default_factory=SerParams, description=(
         "Stages `features`, `train`, `evaluate`, `report`: speech emotion recognition (docs/ser.md)."))
+    study: StudyParams = Field(default_factory=StudyParams, description=(
+        "Stages `study_set`, `study_report`, `review_apply` and the `melt-study` app: the preference test and "
+        "the review of disagreements (docs/study.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:
