@@ -18,6 +18,7 @@ from melt.params_base import ParamsError, Section, describe_error, read_params_f
 from melt.pretrain.params import AsrParams, PretrainParams, PseudolabelParams, TextParams
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
+from melt.study.params import StudyParams
 
 
 class Params(Section):
@@ -40,6 +41,9 @@ class Params(Section):
         "Stage `acoustics`: the LLM's voice descriptions vs eGeMAPS measurements (docs/acoustics.md)."))
     ser: SerParams = Field(default_factory=SerParams, description=(
         "Stages `features`, `train`, `evaluate`, `report`: speech emotion recognition (docs/ser.md)."))
+    study: StudyParams = Field(default_factory=StudyParams, description=(
+        "Stages `study_set`, `study_report`, `review_apply` and the `melt-study` app: the preference test and "
+        "the review of disagreements (docs/study.md)."))
     pretrain: PretrainParams = Field(default_factory=PretrainParams, description=(
         "The unlabelled speech corpus of text pre-training, MERITS-L part 1 (docs/pretrain.md)."))
     asr: AsrParams = Field(default_factory=AsrParams, description=(
