@@ -6,9 +6,10 @@ both stages is paid once. Answers are validated against the chosen label set: `s
 (melt.annotate.answers.check_one_word), `emotion` MELT's JSON. Offline, `sentiment` prompts are answered by
 VADER and `emotion` prompts by the rule-based heuristic: baselines, not LLMs, named in every output.
 
-ADAPTER (to revisit once the shared answer store of issue 9 lands on main): the store is located with
-`melt.repo.shared_path(None, "cache/llm")` and this stage writes its own snapshot of the answers it used
-(`data/pseudolabels/<corpus>_answers.jsonl`).
+ADAPTER (to revisit once the shared answer store of issue 9 lands on main): the store is opened at
+`melt.repo.shared_path(None, "cache/llm-store")`, the default location of that store, outside every DVC
+output (today's `cache/llm` is annotate's DVC output: writing there would make annotate look modified), and
+this stage writes its own snapshot of the answers it used (`data/pseudolabels/<corpus>_answers.jsonl`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from melt.pretrain.params import SENTIMENTS, PseudolabelParams
 from melt.pretrain.sentiment import VADER_ID, vader_label
 from melt.repo import shared_path
 
+STORE = "cache/llm-store"   # the repository's answer store (issue 9), shared by every run and experiment
+SNAPSHOT_FIELDS = ("backend", "model", "raw", "prompt_tokens", "completion_tokens")
 COLUMNS = ["item_id", "text", "label", "status", "valid_samples", "votes", "answer", "error"]
 
 
@@ -141,7 +144,7 @@ def pseudolabel(params: PseudolabelParams, corpus: str, transcripts: str | Path,
     template = load_template(params.template, Path(templates_dir))
     requests = build_requests(items, template, params, corpus)
     progress = sys.stderr.isatty() if progress is None else progress
-    cache = ResponseCache(store if store is not None else shared_path(None, "cache/llm"))
+    cache = ResponseCache(store if store is not None else shared_path(None, STORE))
     try:
         bar = Progress(len(requests), progress, desc="pseudolabel")
         if params.dry_run:
@@ -178,8 +181,9 @@ def pseudolabel(params: PseudolabelParams, corpus: str, transcripts: str | Path,
     table = pd.DataFrame(rows, columns=COLUMNS)
     out_dir = Path(out_dir)
     write_csv(table, out_dir / f"{corpus}.csv")
-    write_text(out_dir / f"{corpus}_answers.jsonl",
-               "".join(canonical_json({"key": k, **used[k]}) + "\n" for k in sorted(used)))
+    # the answer and its tokens only: latency and attempts depend on the run that bought it, not on the answer
+    write_text(out_dir / f"{corpus}_answers.jsonl", "".join(
+        canonical_json({"key": k, **{f: used[k][f] for f in SNAPSHOT_FIELDS}}) + "\n" for k in sorted(used)))
 
     prompt_tokens = sum(r["prompt_tokens"] for r in resolved)
     completion_tokens = sum(r["completion_tokens"] for r in resolved)
