@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from melt.data.labels import EMOTIONS
 from melt.ser.backbones import layer_means, load_backbone
 from melt.ser.data import Arrays
 from melt.ser.evaluate import evaluate_model
@@ -91,7 +92,8 @@ def ser_params(root: Path, data: dict, backbone_dir: Path | None, **kw) -> SerPa
     base = dict(backbones=("tiny",) if backbone_dir else ("egemaps",), extra_backbones=extra,
                 eval_corpora=("demo_acted",), corpora={"demo_acted": {"path": str(data["acted"])}},
                 crop_s=0.5, train_crops=2, hidden_size=16, epochs=4, batch_size=8, device="cpu",
-                egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+                egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                feature_cache_dir=str(root / "feature-store"))
     return SerParams.model_validate({**base, **kw})
 
 
@@ -115,7 +117,8 @@ def trained(data):
     ser = ser_params(root, d, backbone_dir)
     info = extract_features(ser, "tiny", d["prepared"], root / "features", progress=False)
     summary = train_models(ser, "tiny", "melt", d["melt"], root / "features", root / "model", progress=False)
-    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], root / "m.json")
+    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], root / "m.json",
+                             root / "report.json", root / "confusion")
     return {"root": root, "data": d, "ser": ser, "info": info, "summary": summary, "metrics": metrics,
             "backbone_dir": backbone_dir}
 
@@ -173,6 +176,43 @@ def test_feature_cache_is_exact_and_second_run_extracts_nothing(request, tmp_pat
         assert third["vectors_extracted"] == first["vectors_needed"]
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_features_output_is_a_function_of_params_and_inputs(small_data, tmp_path):
+    """The output holds exactly what its index refers to: no counters, nothing left by earlier params, no temp
+    file; the shared store keeps every vector for the next run."""
+    root, d = small_data
+    backbone_dir = tiny_model(tmp_path / "tiny", "wav2vec2")
+    two_crops = ser_params(root, d, backbone_dir, feature_cache_dir=str(tmp_path / "store"))
+    one_crop = two_crops.model_copy(update={"train_crops": 1})
+    out = tmp_path / "features"
+    first = extract_features(two_crops, "tiny", d["prepared"], out, progress=False)
+    leftover = next((out / "store").rglob("*.npy")).parent / ".melt-tmp-x.npy.123"
+    leftover.write_bytes(b"half a vector")  # a writer killed mid-way
+    second = extract_features(one_crop, "tiny", d["prepared"], out, progress=False)
+    index = pd.read_csv(out / "index.csv")
+    n_train = index.loc[index["set"] == "train", "audio_sha256"].nunique()
+    # only the training items' new crop policy is extracted; whole-utterance vectors come from the store
+    assert (second["vectors_extracted"], second["vectors_reused"]) == (n_train, first["vectors_needed"] - n_train)
+    fresh = extract_features(one_crop.model_copy(update={"feature_cache_dir": tmp_path / "other-store"}), "tiny",
+                             d["prepared"], tmp_path / "fresh", progress=False)
+    assert fresh["vectors_extracted"] == fresh["vectors_needed"]
+    assert tree(out) == tree(tmp_path / "fresh")  # same params and inputs, same bytes, whatever the history
+    info = json.loads((out / "info.json").read_text())
+    assert not any(k.startswith("vectors_") for k in info)
+    assert info["status"] == {"ok": info["items"], "excluded": 0, "failed": 0}
+    assert {p for p in tree(out) if p.startswith("store/")} == set(index["vectors"].dropna())
+    assert (tmp_path / "store" / index["vectors"].dropna().iloc[0]).is_file()  # the store keeps them
+    # no shared store: the output is the store, pruned to what the index refers to
+    local = one_crop.model_copy(update={"feature_cache_dir": None})
+    extract_features(two_crops.model_copy(update={"feature_cache_dir": None}), "tiny", d["prepared"],
+                     tmp_path / "local", progress=False)
+    extract_features(local, "tiny", d["prepared"], tmp_path / "local", progress=False)
+    assert tree(tmp_path / "local") == tree(out)
+
+
 def test_missing_or_broken_audio_is_recorded_not_dropped(small_data, tmp_path):
     root, d = small_data
     prepared = tmp_path / "prepared"
@@ -202,6 +242,7 @@ def test_train_evaluate_round_trip(trained):
     config = json.loads((root / "model" / "config.json").read_text())
     assert config["spec"]["id"] == str(trained["backbone_dir"]) and config["fingerprint"]["key"]
     assert config["heads"]["demo_acted"]["dir"] == config["heads"]["test"]["dir"]  # same 7 classes: one head
+    assert not (root / "model" / "mlflow_run.json").exists()  # no run id in the checkpoint
     training = json.loads((root / "model" / "training.json").read_text())
     assert training["excluded"] == 1  # the out-of-set llm_label, with its reason:
     assert "frustration" in pd.read_csv(root / "model" / "exclusions.csv")["reason"][0]
@@ -230,10 +271,14 @@ def test_mlflow_run_contents(trained):
     import mlflow
 
     ser = trained["ser"]
+    from melt.ser.checkpoint import checkpoint_sha256
+
     client = mlflow.MlflowClient(tracking_uri=ser.mlflow_tracking_uri)
-    run_id = json.loads((trained["root"] / "model" / "mlflow_run.json").read_text())["run_id"]
-    assert run_id == trained["summary"]["run_id"]
+    run_id = trained["summary"]["run_id"]
     run = client.get_run(run_id)
+    # evaluate found this run through the checkpoint's content hash (nothing in the checkpoint names it)
+    assert run.data.tags["checkpoint_sha256"] == checkpoint_sha256(trained["root"] / "model")
+    assert run.data.metrics["train_seconds"] > 0 and run.data.metrics["train_excluded"] == 1
     assert client.get_experiment(run.info.experiment_id).name == "melt-ser"
     p = run.data.params
     assert (p["backbone"], p["labels"], p["backbone_id"]) == ("tiny", "melt", str(trained["backbone_dir"]))
@@ -264,24 +309,97 @@ def test_evaluate_rebuilds_the_run_in_a_store_without_it(trained, tmp_path):
     assert run.data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
 
 
-def test_heads_restricted_to_each_corpus_classes(trained, tmp_path):
-    ser = trained["ser"].model_copy(update={"eval_corpora": ("demo_acted", "iemocap", "cremad")})
-    d = trained["data"]
-    train_models(ser, "tiny", "meld", d["melt"], trained["root"] / "features", tmp_path / "model", progress=False)
-    config = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert config["heads"]["iemocap"]["classes"] == ["anger", "sadness", "joy", "neutral"]
-    assert "surprise" not in config["heads"]["cremad"]["classes"] and len(config["heads"]["cremad"]["classes"]) == 6
-    per_head = json.loads((tmp_path / "model" / "training.json").read_text())["per_head"]
-    assert set(per_head["iemocap"]) == set(config["heads"]["iemocap"]["classes"])
-    melt = pd.read_csv(d["melt"] / "train.csv")
-    valid = melt[melt["llm_label"] != "frustration"]  # in both label sets
-    for head, counts in per_head.items():
-        expected = valid[valid["Emotion"].isin(counts)]["Emotion"].value_counts()
-        assert {c: n for c, n in counts.items() if n} == expected.to_dict()
+def test_heads_restricted_to_each_corpus_classes_on_the_same_utterances(trained, tmp_path):
+    """Each head trains on the rows whose MELT *and* MELD labels are in its classes: the same utterances for
+    both label sets (only the labels differ)."""
     from safetensors.torch import load_file
 
-    weights = load_file(str(tmp_path / "model" / config["heads"]["iemocap"]["dir"] / "model.safetensors"))
+    d = trained["data"]
+    melt_dir = tmp_path / "melt"
+    shutil.copytree(d["melt"], melt_dir)
+    train = pd.read_csv(melt_dir / "train.csv")
+    train.loc[[1, 2], "Emotion"] = "surprise"    # not a CREMA-D class: out of the cremad head for both
+    train.loc[[5, 6], "llm_label"] = "disgust"   # not an IEMOCAP class: out of the iemocap head for both
+    train.to_csv(melt_dir / "train.csv", index=False)
+    ser = trained["ser"].model_copy(update={"eval_corpora": ("demo_acted", "iemocap", "cremad")})
+    for labels in ("melt", "meld"):
+        train_models(ser, "tiny", labels, melt_dir, trained["root"] / "features", tmp_path / labels, progress=False)
+
+    config = json.loads((tmp_path / "meld" / "config.json").read_text())
+    assert config["heads"]["iemocap"]["classes"] == ["anger", "sadness", "joy", "neutral"]
+    assert "surprise" not in config["heads"]["cremad"]["classes"] and len(config["heads"]["cremad"]["classes"]) == 6
+    weights = load_file(str(tmp_path / "meld" / config["heads"]["iemocap"]["dir"] / "model.safetensors"))
     assert weights["mlp.3.weight"].shape[0] == 4
+
+    valid = train[train["llm_label"].isin(EMOTIONS) & train["Emotion"].isin(EMOTIONS)]
+    used = {labels: pd.read_csv(tmp_path / labels / "training_rows.csv") for labels in ("melt", "meld")}
+    for target, head in config["heads"].items():
+        classes = head["classes"]
+        expected = valid[valid["llm_label"].isin(classes) & valid["Emotion"].isin(classes)]
+        for labels, column in (("melt", "llm_label"), ("meld", "Emotion")):
+            rows = used[labels][used[labels]["head"] == head["dir"].split("/")[-1]]
+            assert sorted(rows["dialogue_id"]) == sorted(expected["dialogue_id"]), (target, labels)
+            assert dict(zip(rows["dialogue_id"], rows["label"])) == dict(zip(expected["dialogue_id"], expected[column]))
+            per_head = json.loads((tmp_path / labels / "training.json").read_text())["per_head"]
+            counts = per_head[head["dir"].split("/")[-1]]
+            assert counts["rows"] == len(expected)
+            assert {c: n for c, n in counts["classes"].items() if n} == expected[column].value_counts().to_dict()
+
+
+def test_training_is_bit_reproducible(trained, tmp_path):
+    """Same params and inputs → byte-identical checkpoint (and no run id or timing inside it)."""
+    from melt.ser.checkpoint import checkpoint_sha256
+
+    d = trained["data"]
+    again = train_models(trained["ser"], "tiny", "melt", d["melt"], trained["root"] / "features", tmp_path / "m",
+                         progress=False)
+    first, second = trained["root"] / "model", tmp_path / "m"
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    assert again["checkpoint_sha256"] == checkpoint_sha256(first) == trained["summary"]["checkpoint_sha256"]
+    assert again["run_id"] != trained["summary"]["run_id"]  # a new MLflow run, the same checkpoint
+
+
+def test_evaluate_scores_equal_sklearn_on_rerun_predictions(trained):
+    """metrics/ser and the report against scikit-learn on predictions re-run here from the checkpoint."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    from melt.ser.checkpoint import load_head, read_config
+    from melt.ser.training import predict_pooled
+
+    root, d = trained["root"], trained["data"]
+    config = read_config(root / "model")
+    index = pd.read_csv(root / "features" / "index.csv")
+    melt_test = pd.read_csv(d["melt"] / "test.csv")
+    melt_test = melt_test[melt_test["llm_label"].isin(EMOTIONS) & melt_test["Emotion"].isin(EMOTIONS)]
+    report = json.loads((root / "report.json").read_text())["scores"]
+    assert {(s["target"], s["reference"]) for s in report} == {("test", "melt"), ("test", "meld"),
+                                                               ("demo_acted", "demo_acted")}
+    for s in report:
+        head, classes = load_head(root / "model", config["heads"][s["target"]]["dir"], config)
+        if s["target"] == "test":
+            items = index[index["set"] == "test"].set_index("item_id")
+            ids = [f"dia{i}_utt0" for i in melt_test["dialogue_id"]]
+            vectors = items.loc[ids, "vectors"]
+            reference = list(melt_test["llm_label" if s["reference"] == "melt" else "Emotion"])
+        else:
+            items = index[(index["set"] == s["target"]) & (index["status"] == "ok")]
+            ids, vectors, reference = list(items["item_id"]), items["vectors"], list(items["emotion"])
+        x = np.stack([np.load(root / "features" / v)[0] for v in vectors])
+        predicted = [classes[i] for i in predict_pooled(head, x).argmax(axis=1)]
+        name = s["target"] if s["reference"] == s["target"] else f"{s['target']}-{s['reference']}"
+        confusion = pd.read_csv(root / "confusion" / f"{name}.csv")
+        assert list(confusion["item_id"]) == ids and list(confusion["predicted"]) == predicted
+        labels = sorted(set(reference))
+        expected = {"uar": recall_score(reference, predicted, labels=labels, average="macro", zero_division=0),
+                    "acc": accuracy_score(reference, predicted),
+                    "f1": f1_score(reference, predicted, labels=labels, average="macro", zero_division=0)}
+        assert {m: s[m] for m in expected} == pytest.approx(expected, abs=5e-5)
+        assert s["rows"] == len(reference) and s["classes"] == labels
+        if s["reference"] in ("melt", s["target"]):  # the model's own labels (melt) → the headline metrics
+            assert trained["metrics"][s["target"]] == {m: s[m] for m in expected}
 
 
 def test_training_is_seeded_and_deterministic():
@@ -362,14 +480,26 @@ def test_tracking_store_is_the_original_repository(tmp_path, monkeypatch):
     assert tracking_uri() == "sqlite:////elsewhere/x.db" and tracking_uri("http://server:5000") == "http://server:5000"
 
 
-def test_report_marks_the_better_label_set(tmp_path):
+def test_report_bolds_the_better_label_set_within_one_reference(tmp_path):
+    """In-domain columns: one per reference. A MELT model scored on MELT labels is never compared with a MELD
+    model scored on MELD labels."""
     from melt.ser.report import write_report
 
-    for labels, uar in (("melt", 0.61), ("meld", 0.55)):
-        (tmp_path / f"bb_{labels}.json").write_text(json.dumps(
-            {"test": {"uar": uar, "acc": 0.5, "f1": 0.4}, "tess": {"uar": 1 - uar, "acc": 0.5, "f1": 0.4}}))
+    def entry(target, reference, uar, acc=0.5, f1=0.4):
+        return {"target": target, "reference": reference, "rows": 10, "classes": [], "uar": uar, "acc": acc, "f1": f1}
+
+    scores = {  # each model is best on its own labels (as a model usually is): that must not decide the bolding
+        "melt": [entry("test", "melt", 0.61), entry("test", "meld", 0.30), entry("tess", "tess", 0.39)],
+        "meld": [entry("test", "melt", 0.35), entry("test", "meld", 0.55), entry("tess", "tess", 0.45)],
+    }
+    for labels, items in scores.items():
+        (tmp_path / f"bb_{labels}.json").write_text(json.dumps({"backbone": "bb", "labels": labels, "scores": items}))
     table = write_report(tmp_path, ["bb"], ["melt", "meld"], tmp_path / "t.md", tmp_path / "t.csv")
     md = (tmp_path / "t.md").read_text()
-    assert "| bb | MELT | **61.0** | 50.0 | 40.0 | 39.0 |" in md  # ties (ACC, F1) are not bold
-    assert "| bb | MELD | 55.0 | 50.0 | 40.0 | **45.0** |" in md
-    assert len(pd.read_csv(tmp_path / "t.csv")) == len(table) == 4
+    assert ("| Backbone | Labels | MELT test (MELT labels) UAR | MELT test (MELT labels) ACC | MELT test (MELT labels) F1 "
+            "| MELT test (MELD labels) UAR | MELT test (MELD labels) ACC | MELT test (MELD labels) F1 | TESS UAR |") in md
+    # per column, the better label set on that column's reference; ties (ACC, F1) are not bold
+    assert "| bb | MELT | **61.0** | 50.0 | 40.0 | 30.0 | 50.0 | 40.0 | 39.0 | 50.0 | 40.0 |" in md
+    assert "| bb | MELD | 35.0 | 50.0 | 40.0 | **55.0** | 50.0 | 40.0 | **45.0** | 50.0 | 40.0 |" in md
+    csv = pd.read_csv(tmp_path / "t.csv")
+    assert len(csv) == len(table) == 6 and set(csv["reference"]) == {"melt", "meld", "tess"}
