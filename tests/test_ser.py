@@ -26,6 +26,7 @@ from melt.ser.model import WeightedLayerHead, masked_mean
 from melt.ser.params import SerParams
 from melt.ser.predict import predict_emotion
 from melt.ser.registry import BackboneSpec
+from melt.ser.run import run_backbone
 from melt.ser.train import train_models
 from melt.ser.training import HeadConfig, train_head
 
@@ -111,16 +112,18 @@ def small_data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(data):
-    """Tiny wav2vec2: features → train (MELT labels) → evaluate, shared by several tests."""
+    """Tiny wav2vec2: features → the `ser` stage's entry point (train, evaluate, Table 3 for MELT and MELD
+    labels), shared by several tests. `metrics`: the MELT model's scores on its own labels (the report's)."""
     root, d = data
     backbone_dir = tiny_model(root / "tiny-wav2vec2", "wav2vec2")
     ser = ser_params(root, d, backbone_dir)
     info = extract_features(ser, "tiny", d["prepared"], root / "features", progress=False)
-    summary = train_models(ser, "tiny", "melt", d["melt"], root / "features", root / "model", progress=False)
-    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], root / "m.json",
-                             root / "report.json", root / "confusion")
-    return {"root": root, "data": d, "ser": ser, "info": info, "summary": summary, "metrics": metrics,
-            "backbone_dir": backbone_dir}
+    result = run_backbone(ser, "tiny", d["melt"], root / "features", root / "models", root / "metrics.json",
+                          root / "reports", root / "confusion", progress=False)
+    report = json.loads((root / "reports" / "melt.json").read_text())["scores"]
+    metrics = {s["target"]: {m: s[m] for m in ("uar", "acc", "f1")} for s in report if s["reference"] != "meld"}
+    return {"root": root, "data": d, "ser": ser, "info": info, "summary": result["training"]["melt"],
+            "result": result, "metrics": metrics, "backbone_dir": backbone_dir}
 
 
 def test_weighted_sum_commutes_with_masked_mean_pooling():
@@ -238,18 +241,23 @@ def test_train_evaluate_round_trip(trained):
     assert set(metrics) == {"test", "demo_acted"}
     for scores in metrics.values():
         assert set(scores) == {"uar", "acc", "f1"} and all(0.0 <= v <= 1.0 for v in scores.values())
-    assert json.loads((root / "m.json").read_text()) == metrics
-    config = json.loads((root / "model" / "config.json").read_text())
+    # headline DVC metrics: UAR and F1 per label set and target, the same numbers as the reports
+    headline = json.loads((root / "metrics.json").read_text())
+    assert headline == trained["result"]["metrics"] and set(headline) == {"melt", "meld"}
+    assert headline["melt"] == {t: {"uar": s["uar"], "f1": s["f1"]} for t, s in metrics.items()}
+    table = pd.read_csv(root / "reports" / "table3.csv")
+    assert len(table) == 6 and "| tiny | MELD |" in (root / "reports" / "table3.md").read_text()
+    config = json.loads((root / "models" / "melt" / "config.json").read_text())
     assert config["spec"]["id"] == str(trained["backbone_dir"]) and config["fingerprint"]["key"]
     assert config["heads"]["demo_acted"]["dir"] == config["heads"]["test"]["dir"]  # same 7 classes: one head
-    assert not (root / "model" / "mlflow_run.json").exists()  # no run id in the checkpoint
-    training = json.loads((root / "model" / "training.json").read_text())
+    assert not (root / "models" / "melt" / "mlflow_run.json").exists()  # no run id in the checkpoint
+    training = json.loads((root / "models" / "melt" / "training.json").read_text())
     assert training["excluded"] == 1  # the out-of-set llm_label, with its reason:
-    assert "frustration" in pd.read_csv(root / "model" / "exclusions.csv")["reason"][0]
-    assert len(json.loads((root / "model" / "history.json").read_text())["test"]) == trained["ser"].epochs
+    assert "frustration" in pd.read_csv(root / "models" / "melt" / "exclusions.csv")["reason"][0]
+    assert len(json.loads((root / "models" / "melt" / "history.json").read_text())["test"]) == trained["ser"].epochs
 
     wav = sorted((trained["data"]["acted"]).rglob("*.wav"))[0]
-    label, probs = predict_emotion(wav, root / "model")
+    label, probs = predict_emotion(wav, root / "models" / "melt")
     assert label == max(probs, key=probs.get) and abs(sum(probs.values()) - 1) < 1e-5
     assert set(probs) == set(config["heads"]["test"]["classes"])
 
@@ -258,7 +266,7 @@ def test_predict_refuses_other_backbone_weights(trained, tmp_path):
     import shutil
 
     model_dir = tmp_path / "model"
-    shutil.copytree(trained["root"] / "model", model_dir)
+    shutil.copytree(trained["root"] / "models" / "melt", model_dir)
     other = tiny_model(tmp_path / "other", "wav2vec2", seed=7)
     config = json.loads((model_dir / "config.json").read_text())
     config["spec"]["id"] = str(other)
@@ -277,7 +285,7 @@ def test_mlflow_run_contents(trained):
     run_id = trained["summary"]["run_id"]
     run = client.get_run(run_id)
     # evaluate found this run through the checkpoint's content hash (nothing in the checkpoint names it)
-    assert run.data.tags["checkpoint_sha256"] == checkpoint_sha256(trained["root"] / "model")
+    assert run.data.tags["checkpoint_sha256"] == checkpoint_sha256(trained["root"] / "models" / "melt")
     assert run.data.metrics["train_seconds"] > 0 and run.data.metrics["train_excluded"] == 1
     assert client.get_experiment(run.info.experiment_id).name == "melt-ser"
     p = run.data.params
@@ -286,7 +294,7 @@ def test_mlflow_run_contents(trained):
     assert p["git_revision"] and p["dvc_experiment"] == "workspace"
     losses = client.get_metric_history(run_id, "loss")
     assert [m.step for m in sorted(losses, key=lambda m: m.step)] == list(range(ser.epochs))
-    history = json.loads((trained["root"] / "model" / "history.json").read_text())["test"]
+    history = json.loads((trained["root"] / "models" / "melt" / "history.json").read_text())["test"]
     assert np.allclose([m.value for m in sorted(losses, key=lambda m: m.step)], history)
     for target, scores in trained["metrics"].items():
         for name, value in scores.items():
@@ -301,7 +309,7 @@ def test_evaluate_rebuilds_the_run_in_a_store_without_it(trained, tmp_path):
     root, d = trained["root"], trained["data"]
     uri = f"sqlite:///{tmp_path / 'fresh.db'}"
     ser = trained["ser"].model_copy(update={"mlflow_tracking_uri": uri})
-    metrics = evaluate_model(ser, "tiny", "melt", root / "model", root / "features", d["melt"], tmp_path / "m.json")
+    metrics = evaluate_model(ser, "tiny", "melt", root / "models" / "melt", root / "features", d["melt"])
     client = mlflow.MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("melt-ser").experiment_id])
     assert run.data.tags["rebuilt_from_checkpoint"] == "true" and run.data.params["labels"] == "melt"
@@ -353,7 +361,7 @@ def test_training_is_bit_reproducible(trained, tmp_path):
     d = trained["data"]
     again = train_models(trained["ser"], "tiny", "melt", d["melt"], trained["root"] / "features", tmp_path / "m",
                          progress=False)
-    first, second = trained["root"] / "model", tmp_path / "m"
+    first, second = trained["root"] / "models" / "melt", tmp_path / "m"
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     for rel in files:
@@ -370,15 +378,15 @@ def test_evaluate_scores_equal_sklearn_on_rerun_predictions(trained):
     from melt.ser.training import predict_pooled
 
     root, d = trained["root"], trained["data"]
-    config = read_config(root / "model")
+    config = read_config(root / "models" / "melt")
     index = pd.read_csv(root / "features" / "index.csv")
     melt_test = pd.read_csv(d["melt"] / "test.csv")
     melt_test = melt_test[melt_test["llm_label"].isin(EMOTIONS) & melt_test["Emotion"].isin(EMOTIONS)]
-    report = json.loads((root / "report.json").read_text())["scores"]
+    report = json.loads((root / "reports" / "melt.json").read_text())["scores"]
     assert {(s["target"], s["reference"]) for s in report} == {("test", "melt"), ("test", "meld"),
                                                                ("demo_acted", "demo_acted")}
     for s in report:
-        head, classes = load_head(root / "model", config["heads"][s["target"]]["dir"], config)
+        head, classes = load_head(root / "models" / "melt", config["heads"][s["target"]]["dir"], config)
         if s["target"] == "test":
             items = index[index["set"] == "test"].set_index("item_id")
             ids = [f"dia{i}_utt0" for i in melt_test["dialogue_id"]]
@@ -390,7 +398,7 @@ def test_evaluate_scores_equal_sklearn_on_rerun_predictions(trained):
         x = np.stack([np.load(root / "features" / v)[0] for v in vectors])
         predicted = [classes[i] for i in predict_pooled(head, x).argmax(axis=1)]
         name = s["target"] if s["reference"] == s["target"] else f"{s['target']}-{s['reference']}"
-        confusion = pd.read_csv(root / "confusion" / f"{name}.csv")
+        confusion = pd.read_csv(root / "confusion" / "melt" / f"{name}.csv")
         assert list(confusion["item_id"]) == ids and list(confusion["predicted"]) == predicted
         labels = sorted(set(reference))
         expected = {"uar": recall_score(reference, predicted, labels=labels, average="macro", zero_division=0),
@@ -420,8 +428,7 @@ def test_egemaps_backbone_round_trip(data, tmp_path):
     info = extract_features(ser, "egemaps", d["prepared"], tmp_path / "features", progress=False)
     assert (info["layers"], info["dim"]) == (1, 88) and info["train_policy"] == "full"
     train_models(ser, "egemaps", "melt", d["melt"], tmp_path / "features", tmp_path / "model", progress=False)
-    metrics = evaluate_model(ser, "egemaps", "melt", tmp_path / "model", tmp_path / "features", d["melt"],
-                             tmp_path / "m.json")
+    metrics = evaluate_model(ser, "egemaps", "melt", tmp_path / "model", tmp_path / "features", d["melt"])
     from melt.ser.checkpoint import load_head, read_config
 
     config = read_config(tmp_path / "model")
@@ -445,8 +452,7 @@ def test_finetune_round_trip(data, tmp_path):
     before = load_backbone(BackboneSpec(id=str(backbone_dir))).state_dict()
     after = load_backbone(BackboneSpec(id=str(tuned))).state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if "encoder.layers" in k)
-    metrics = evaluate_model(ser, "tiny", "melt", tmp_path / "model", tmp_path / "features", d["melt"],
-                             tmp_path / "m.json")
+    metrics = evaluate_model(ser, "tiny", "melt", tmp_path / "model", tmp_path / "features", d["melt"])
     assert set(metrics) == {"test", "demo_acted"}
     wav = sorted(d["acted"].rglob("*.wav"))[0]
     label, probs = predict_emotion(wav, tmp_path / "model")
@@ -493,8 +499,8 @@ def test_report_bolds_the_better_label_set_within_one_reference(tmp_path):
         "meld": [entry("test", "melt", 0.35), entry("test", "meld", 0.55), entry("tess", "tess", 0.45)],
     }
     for labels, items in scores.items():
-        (tmp_path / f"bb_{labels}.json").write_text(json.dumps({"backbone": "bb", "labels": labels, "scores": items}))
-    table = write_report(tmp_path, ["bb"], ["melt", "meld"], tmp_path / "t.md", tmp_path / "t.csv")
+        (tmp_path / f"{labels}.json").write_text(json.dumps({"backbone": "bb", "labels": labels, "scores": items}))
+    table = write_report(tmp_path, "bb", ["melt", "meld"], tmp_path / "t.md", tmp_path / "t.csv")
     md = (tmp_path / "t.md").read_text()
     assert ("| Backbone | Labels | MELT test (MELT labels) UAR | MELT test (MELT labels) ACC | MELT test (MELT labels) F1 "
             "| MELT test (MELD labels) UAR | MELT test (MELD labels) ACC | MELT test (MELD labels) F1 | TESS UAR |") in md

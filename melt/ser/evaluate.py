@@ -3,9 +3,8 @@
 Every target is scored by its own head (restricted to the target's classes) on whole utterances, with
 melt.metrics (UAR, ACC, macro F1 over the classes present in the reference). The in-domain test split is
 scored against both references, MELT and MELD labels (the same utterances), so that models trained on either
-label set can be compared on one reference. Writes:
-- the headline DVC metrics `{target: {uar, acc, f1}}`: the in-domain test against the model's own label set
-  (as in the paper) and each evaluation corpus;
+label set can be compared on one reference. Returns `{target: {uar, acc, f1}}` (in-domain: against the
+model's own label set, as in the paper); writes
 - a report: every (target, reference) with its classes and row count;
 - one confusion CSV per (target, reference): `item_id, reference, predicted` per scored row (DVC plots);
 and logs the scores to the MLflow run that trained the checkpoint (found by the checkpoint's content hash).
@@ -48,9 +47,9 @@ def score(reference: list[str], predicted: list[str]) -> dict[str, float]:
 
 
 def evaluate_model(ser: SerParams, backbone: str, label_set: str, model_dir: str | Path, features_dir: str | Path,
-                   melt_dir: str | Path, metrics_path: str | Path, report_path: str | Path | None = None,
+                   melt_dir: str | Path, report_path: str | Path | None = None,
                    confusion_dir: str | Path | None = None) -> dict:
-    """Score every target; write the headline metrics (returned), the report and the confusion CSVs."""
+    """Score every target; write the report and the confusion CSVs; return the scores on the own labels."""
     config = read_config(model_dir)
     if (config["backbone"], config["label_set"]) != (backbone, label_set):
         raise ValueError(f"{model_dir}: checkpoint of {config['backbone']}/{config['label_set']}, "
@@ -78,7 +77,6 @@ def evaluate_model(ser: SerParams, backbone: str, label_set: str, model_dir: str
             name = target if reference == target else f"{target}-{reference}"
             confusions[name] = pd.DataFrame({"item_id": rows["item_id"], "reference": rows[column],
                                              "predicted": predicted})
-    write_json(metrics_path, headline)
     if report_path is not None:
         write_json(report_path, {"backbone": backbone, "labels": label_set, "scores": scores})
     if confusion_dir is not None:

@@ -1,6 +1,6 @@
-"""The `report` stage: paper Table 3 — MELT vs MELD labels per backbone and target, the better one in bold.
+"""Paper Table 3 for one backbone: MELT vs MELD labels per target, the better label set in bold.
 
-Read from the evaluate reports (`reports/ser/<backbone>_<labels>.json`). Every column has one reference: the
+Read from the evaluation reports (`<reports_dir>/<labels>.json`). Every column has one reference: the
 in-domain test split appears twice, scored against the MELT labels and against the MELD labels, so the two
 label sets' models are compared on the same reference labels and the same utterances (bolding a MELT-trained
 model scored on MELT labels against a MELD-trained one scored on MELD labels would compare two tests).
@@ -22,16 +22,15 @@ TARGET_TITLES = {IN_DOMAIN: "MELT test", "iemocap": "IEMOCAP", "tess": "TESS", "
 COLUMNS = ["backbone", "labels", "target", "reference", "rows", *METRICS]
 
 
-def collect(reports_dir: str | Path, backbones, label_sets) -> pd.DataFrame:
+def collect(reports_dir: str | Path, backbone: str, label_sets) -> pd.DataFrame:
     """Long table: backbone, labels, target, reference, rows, uar, acc, f1."""
     rows = []
-    for backbone in backbones:
-        for labels in label_sets:
-            path = Path(reports_dir) / f"{backbone}_{labels}.json"
-            if not path.is_file():
-                raise FileNotFoundError(f"{path}: missing (run the evaluate stage for {backbone}/{labels})")
-            for s in json.loads(path.read_text(encoding="utf-8"))["scores"]:
-                rows.append({"backbone": backbone, "labels": labels, **{c: s[c] for c in COLUMNS[2:]}})
+    for labels in label_sets:
+        path = Path(reports_dir) / f"{labels}.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing (evaluate {backbone}/{labels} first)")
+        for s in json.loads(path.read_text(encoding="utf-8"))["scores"]:
+            rows.append({"backbone": backbone, "labels": labels, **{c: s[c] for c in COLUMNS[2:]}})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -65,13 +64,13 @@ def render_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(reports_dir: str | Path, backbones, label_sets, markdown_path: str | Path,
+def write_report(reports_dir: str | Path, backbone: str, label_sets, markdown_path: str | Path,
                  csv_path: str | Path) -> pd.DataFrame:
-    table = collect(reports_dir, backbones, label_sets)
-    title = ("# Table 3: speech emotion recognition trained on MELT vs MELD labels\n\n"
+    table = collect(reports_dir, backbone, label_sets)
+    title = (f"# Table 3 ({backbone}): speech emotion recognition trained on MELT vs MELD labels\n\n"
              "UAR (macro recall), ACC, macro F1 in %, over the classes present in each reference. Each column has "
              "one reference (the in-domain MELT test split is scored against both its MELT and its MELD labels); "
-             "per backbone and column the better label set is in bold (ties: none). Each target is scored by a "
+             "per column the better label set is in bold (ties: none). Each target is scored by a "
              "head restricted to its classes.\n\n")
     write_text(markdown_path, title + render_markdown(table))
     write_csv(table, csv_path)
