@@ -91,7 +91,7 @@ def make_data(root: Path, per_class: int = 5) -> dict[str, Path]:
 def ser_params(root: Path, data: dict, backbone_dir: Path | None, **kw) -> SerParams:
     extra = {"tiny": {"id": str(backbone_dir)}} if backbone_dir else {}
     base = dict(backbones=("tiny",) if backbone_dir else ("egemaps",), extra_backbones=extra,
-                eval_corpora=("demo_acted",), corpora={"demo_acted": {"path": str(data["acted"])}},
+                eval_corpora=("acted",), corpora={"acted": {"path": str(data["acted"])}},
                 crop_s=0.5, train_crops=2, hidden_size=16, epochs=4, batch_size=8, device="cpu",
                 egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                 feature_cache_dir=str(root / "feature-store"))
@@ -238,7 +238,7 @@ def test_missing_or_broken_audio_is_recorded_not_dropped(small_data, tmp_path):
 
 def test_train_evaluate_round_trip(trained):
     root, metrics = trained["root"], trained["metrics"]
-    assert set(metrics) == {"test", "demo_acted"}
+    assert set(metrics) == {"test", "acted"}
     for scores in metrics.values():
         assert set(scores) == {"uar", "acc", "f1"} and all(0.0 <= v <= 1.0 for v in scores.values())
     # headline DVC metrics: UAR and F1 per label set and target, the same numbers as the reports
@@ -249,7 +249,7 @@ def test_train_evaluate_round_trip(trained):
     assert len(table) == 6 and "| tiny | MELD |" in (root / "reports" / "table3.md").read_text()
     config = json.loads((root / "models" / "melt" / "config.json").read_text())
     assert config["spec"]["id"] == str(trained["backbone_dir"]) and config["fingerprint"]["key"]
-    assert config["heads"]["demo_acted"]["dir"] == config["heads"]["test"]["dir"]  # same 7 classes: one head
+    assert config["heads"]["acted"]["dir"] == config["heads"]["test"]["dir"]  # same 7 classes: one head
     assert not (root / "models" / "melt" / "mlflow_run.json").exists()  # no run id in the checkpoint
     training = json.loads((root / "models" / "melt" / "training.json").read_text())
     assert training["excluded"] == 1  # the out-of-set llm_label, with its reason:
@@ -314,7 +314,7 @@ def test_evaluate_rebuilds_the_run_in_a_store_without_it(trained, tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("melt-ser").experiment_id])
     assert run.data.tags["rebuilt_from_checkpoint"] == "true" and run.data.params["labels"] == "melt"
     assert len(client.get_metric_history(run.info.run_id, "loss")) == ser.epochs
-    assert run.data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
+    assert run.data.metrics["acted_uar"] == pytest.approx(metrics["acted"]["uar"])
 
 
 def test_heads_restricted_to_each_corpus_classes_on_the_same_utterances(trained, tmp_path):
@@ -329,7 +329,7 @@ def test_heads_restricted_to_each_corpus_classes_on_the_same_utterances(trained,
     train.loc[[1, 2], "Emotion"] = "surprise"    # not a CREMA-D class: out of the cremad head for both
     train.loc[[5, 6], "llm_label"] = "disgust"   # not an IEMOCAP class: out of the iemocap head for both
     train.to_csv(melt_dir / "train.csv", index=False)
-    ser = trained["ser"].model_copy(update={"eval_corpora": ("demo_acted", "iemocap", "cremad")})
+    ser = trained["ser"].model_copy(update={"eval_corpora": ("acted", "iemocap", "cremad")})
     for labels in ("melt", "meld"):
         train_models(ser, "tiny", labels, melt_dir, trained["root"] / "features", tmp_path / labels, progress=False)
 
@@ -384,7 +384,7 @@ def test_evaluate_scores_equal_sklearn_on_rerun_predictions(trained):
     melt_test = melt_test[melt_test["llm_label"].isin(EMOTIONS) & melt_test["Emotion"].isin(EMOTIONS)]
     report = json.loads((root / "reports" / "melt.json").read_text())["scores"]
     assert {(s["target"], s["reference"]) for s in report} == {("test", "melt"), ("test", "meld"),
-                                                               ("demo_acted", "demo_acted")}
+                                                               ("acted", "acted")}
     for s in report:
         head, classes = load_head(root / "models" / "melt", config["heads"][s["target"]]["dir"], config)
         if s["target"] == "test":
@@ -435,7 +435,7 @@ def test_egemaps_backbone_round_trip(data, tmp_path):
     head, _ = load_head(tmp_path / "model", config["heads"]["test"]["dir"], config)
     assert config["standardized"] and not torch.allclose(head.feature_std, torch.ones_like(head.feature_std))
     # Pitch and loudness separate these tones: eGeMAPS must beat chance (1/4 classes present) clearly.
-    assert metrics["demo_acted"]["uar"] > 0.5 and metrics["test"]["uar"] > 0.5
+    assert metrics["acted"]["uar"] > 0.5 and metrics["test"]["uar"] > 0.5
     wav = sorted(d["acted"].rglob("*_angry.wav"))[0]
     assert predict_emotion(wav, tmp_path / "model")[0] in config["heads"]["test"]["classes"]
 
@@ -453,7 +453,7 @@ def test_finetune_round_trip(data, tmp_path):
     after = load_backbone(BackboneSpec(id=str(tuned))).state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if "encoder.layers" in k)
     metrics = evaluate_model(ser, "tiny", "melt", tmp_path / "model", tmp_path / "features", d["melt"])
-    assert set(metrics) == {"test", "demo_acted"}
+    assert set(metrics) == {"test", "acted"}
     wav = sorted(d["acted"].rglob("*.wav"))[0]
     label, probs = predict_emotion(wav, tmp_path / "model")
     assert label in TONES

@@ -25,7 +25,7 @@ def test_repro_writes_ser_metrics_table_and_checkpoints(reproduced):
     for labels in ("melt", "meld"):
         path = reproduced / f"metrics/ser/egemaps_{labels}.json"
         scores[labels] = json.loads(path.read_text())
-        assert set(scores[labels]) == {"test", "demo_acted"}
+        assert set(scores[labels]) == {"test", "acted"}
         for target in scores[labels].values():
             assert set(target) == {"uar", "acc", "f1"} and all(0 <= v <= 1 for v in target.values())
         config = json.loads((reproduced / f"models/egemaps/{labels}/config.json").read_text())
@@ -36,13 +36,13 @@ def test_repro_writes_ser_metrics_table_and_checkpoints(reproduced):
     # The demo's acted corpus carries emotion in pitch, loudness and rate, as do the demo sitcom's MELD
     # labels (the offline annotator's MELT labels come from text alone): MELD-trained eGeMAPS is clearly
     # above chance there.
-    chance = 1 / len(corpus_classes("demo_acted"))
-    assert scores["meld"]["demo_acted"]["uar"] > 1.5 * chance
+    chance = 1 / len(corpus_classes("acted"))
+    assert scores["meld"]["acted"]["uar"] > 1.5 * chance
 
     runs = {r.data.params["labels"]: r for r in ser_runs(reproduced / "mlflow.db")}
     assert set(runs) == {"melt", "meld"}
     for labels, run_ in runs.items():
-        assert run_.data.metrics["demo_acted_uar"] == pytest.approx(scores[labels]["demo_acted"]["uar"])
+        assert run_.data.metrics["acted_uar"] == pytest.approx(scores[labels]["acted"]["uar"])
 
     wav = sorted((reproduced / "demo/acted").rglob("*_angry.wav"))[0]
     label, probs = predict_emotion(wav, reproduced / "models/egemaps/meld")
@@ -66,10 +66,10 @@ def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduc
     data = exps[0]["data"]
     assert data["params"]["params.yaml"]["data"]["ser"]["lr"] == 0.01
     metrics = data["metrics"]["metrics/ser/egemaps_meld.json"]["data"]
-    assert set(metrics["demo_acted"]) == {"uar", "acc", "f1"}
+    assert set(metrics["acted"]) == {"uar", "acc", "f1"}
     temp_runs = [r for r in ser_runs(repo / "mlflow.db") if r.data.params["dvc_experiment"] == "lr-test"]
     assert len(temp_runs) == 1 and float(temp_runs[0].data.params["lr"]) == 0.01
-    assert temp_runs[0].data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
+    assert temp_runs[0].data.metrics["acted_uar"] == pytest.approx(metrics["acted"]["uar"])
     assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))  # nothing logged inside the temp copy
 
 

@@ -31,7 +31,7 @@ class CorporaParams(Section):
     ravdess: CorpusPath = _corpus("RAVDESS: the folder of `Actor_XX/` folders (7 classes, calm dropped, songs "
                                   "excluded)")
     cremad: CorpusPath = _corpus("CREMA-D: the `AudioWAV/` folder (6 classes)")
-    demo_acted: CorpusPath = _corpus("The embedded demo acted corpus (TESS layout)", Path("demo/acted"))
+    acted: CorpusPath = _corpus("The embedded demo acted corpus (TESS layout)", Path("demo/acted"))
 
 
 class SerParams(Section):
@@ -46,8 +46,8 @@ class SerParams(Section):
                                           "revision: Hub branch/tag/commit or null, loader: auto | wav2vec2}.")
     label_sets: tuple[Literal["melt", "meld"], ...] = Field(
         ("melt", "meld"), description="Training labels: `melt` = `llm_label`, `meld` = `Emotion` of data/melt/*.csv.")
-    eval_corpora: tuple[Literal["iemocap", "tess", "ravdess", "cremad", "demo_acted"], ...] = Field(
-        ("demo_acted",), description="Cross-corpus evaluation targets, each scored by a head restricted to its "
+    eval_corpora: tuple[Literal["iemocap", "tess", "ravdess", "cremad", "acted"], ...] = Field(
+        ("acted",), description="Cross-corpus evaluation targets, each scored by a head restricted to its "
                                      "classes; the in-domain MELT test split is always evaluated.")
     corpora: CorporaParams = Field(default_factory=CorporaParams,
                                    description="Folder of each evaluation corpus.")

@@ -18,7 +18,7 @@ from melt.ser.data import IN_DOMAIN
 
 METRICS = ("uar", "acc", "f1")
 TARGET_TITLES = {IN_DOMAIN: "MELT test", "iemocap": "IEMOCAP", "tess": "TESS", "ravdess": "RAVDESS",
-                 "cremad": "CREMA-D", "demo_acted": "demo acted"}
+                 "cremad": "CREMA-D", "acted": "demo acted"}
 COLUMNS = ["backbone", "labels", "target", "reference", "rows", *METRICS]
 
 
