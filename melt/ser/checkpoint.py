@@ -52,7 +52,7 @@ def save_head(model_dir: Path, head_name: str, head: WeightedLayerHead, classes:
 def read_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a SER checkpoint (no {CONFIG}; run the train stage)")
+        raise FileNotFoundError(f"{path}: not a SER checkpoint (no {CONFIG}; run the ser stage)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

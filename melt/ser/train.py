@@ -1,7 +1,8 @@
-"""The `train` stage: one model per (backbone, label set) = one head per evaluation class set, logged to MLflow.
+"""Training (in the `ser` stage): one model per (backbone, label set) = one head per evaluation class set,
+logged to MLflow.
 
 The checkpoint holds nothing run-dependent: the MLflow run id, timings and counters go to MLflow and the log;
-the run is tagged with the checkpoint's content hash, which is how `evaluate` finds it.
+the run is tagged with the checkpoint's content hash, which is how evaluation finds it.
 """
 
 from __future__ import annotations
