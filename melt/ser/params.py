@@ -1,4 +1,4 @@
-"""Params of the speech emotion recognition stages (`features`, `train`, `evaluate`, `report`)."""
+"""Params of the speech emotion recognition stages (`features`, `ser`)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class CorporaParams(Section):
 
 
 class SerParams(Section):
-    """Speech emotion recognition (`features`, `train`, `evaluate`, `report`; paper Table 3), docs/ser.md."""
+    """Speech emotion recognition (stages `features` and `ser`; paper Table 3), docs/ser.md."""
 
     backbones: tuple[str, ...] = Field(
         ("egemaps",), description="Backbone short names: `wav2vec2-base`, `wav2vec2-large-robust-emo`, "
