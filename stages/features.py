@@ -1,4 +1,6 @@
-"""Stage `features` (one per backbone): pooled backbone features via the cache → data/features/ser/<backbone>/."""
+"""Stage `features` (one per backbone): pooled backbone features via the shared store → data/features/ser/<backbone>/.
+
+The counters (extracted vs reused) depend on the store's history: they are printed, never written."""
 
 import sys
 
