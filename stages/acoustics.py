@@ -3,10 +3,11 @@ loudness descriptions vs the measured levels → metrics/acoustics.json (UAR per
 reports/acoustics.json (details) and reports/acoustics_confusion_*.csv (plots) (paper Table 4)."""
 
 from melt.acoustics.run import run
-from melt.config import stage_params
+from melt.acoustics.params import AcousticsParams
+from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params()
+    params = stage_params(acoustics=AcousticsParams)
     report = run(params.acoustics, prepared_dir="data/prepared", melt_dir="data/melt",
                  features_path="data/features/egemaps.parquet", out_dir="data/acoustics",
                  metrics_path="metrics/acoustics.json", report_path="reports/acoustics.json", plots_dir="reports")

@@ -4,12 +4,13 @@ evaluated in-domain and cross-corpus → metrics/ser/<backbone>.json (headline) 
 
 import sys
 
-from melt.config import stage_params
+from melt.params_base import stage_params
+from melt.ser.params import SerParams
 from melt.ser.run import run_backbone
 
 if __name__ == "__main__":
     backbone = sys.argv[1]
-    result = run_backbone(stage_params().ser, backbone, melt_dir="data/melt",
+    result = run_backbone(stage_params(ser=SerParams).ser, backbone, melt_dir="data/melt",
                           features_dir=f"data/features/ser/{backbone}", models_dir=f"models/{backbone}",
                           metrics_path=f"metrics/ser/{backbone}.json", reports_dir=f"reports/ser/{backbone}",
                           confusion_dir=f"reports/ser_confusion/{backbone}")
