@@ -1,13 +1,16 @@
-"""Stage `features` (one per backbone): pooled backbone features via the cache → data/features/ser/<backbone>/."""
+"""Stage `features` (one per backbone): pooled backbone features via the shared store → data/features/ser/<backbone>/.
+
+The counters (extracted vs reused) depend on the store's history: they are printed, never written."""
 
 import sys
 
-from melt.config import stage_params
+from melt.params_base import stage_params
 from melt.ser.features import extract_features
+from melt.ser.params import SerParams
 
 if __name__ == "__main__":
     backbone = sys.argv[1]
-    info = extract_features(stage_params().ser, backbone, prepared_dir="data/prepared",
+    info = extract_features(stage_params(ser=SerParams).ser, backbone, prepared_dir="data/prepared",
                             out_dir=f"data/features/ser/{backbone}")
     if info:  # the main process reports (others return {} under `accelerate launch`)
         print(f"{backbone}: {info['items']} items {info['status']}, {info['layers']} layers × {info['dim']}; "

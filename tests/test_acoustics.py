@@ -85,10 +85,14 @@ def add_bad_rows(root: Path) -> None:
 
 
 def run_chain(root: Path, prepared: Path, melt: Path, **params) -> dict:
+    """The stage's library entry point; returns the report (the headline metrics are checked against it)."""
     params = AcousticsParams(**{"workers": 2, "cache_dir": root / "cache", **params})
-    return run(params, prepared, melt, features_path=root / "features" / "egemaps.parquet",
-               out_dir=root / "out", metrics_path=root / "metrics" / "acoustics.json",
-               plots_dir=root / "metrics", progress=False)
+    report = run(params, prepared, melt, features_path=root / "features" / "egemaps.parquet",
+                 out_dir=root / "out", metrics_path=root / "metrics" / "acoustics.json",
+                 report_path=root / "reports" / "acoustics.json", plots_dir=root / "reports", progress=False)
+    headline = json.loads((root / "metrics" / "acoustics.json").read_text())
+    assert headline == {name: {"uar": report["splits"]["all"][name]["uar"]} for name in ("pitch", "loudness")}
+    return report
 
 
 TONE_PITCH = {"low": 110.0, "mid": 180.0, "high": 300.0}
@@ -100,7 +104,7 @@ def test_known_tones_score_high_and_bad_audio_is_recorded(tmp_path):
     add_bad_rows(tmp_path)
     metrics = run_chain(tmp_path, prepared, melt)
 
-    assert metrics == json.loads((tmp_path / "metrics" / "acoustics.json").read_text())
+    assert metrics == json.loads((tmp_path / "reports" / "acoustics.json").read_text())
     for name in ("pitch", "loudness"):
         assert metrics["splits"]["all"][name]["uar"] >= 0.9, metrics["splits"]["all"][name]
     test_pitch = metrics["splits"]["test"]["pitch"]
@@ -119,7 +123,7 @@ def test_known_tones_score_high_and_bad_audio_is_recorded(tmp_path):
     table = pd.read_parquet(tmp_path / "features" / "egemaps.parquet")
     assert len(table) == 30 and table.shape[1] == 4 + 1 + N_FEATURES
     assert table["audio_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
-    confusion = pd.read_csv(tmp_path / "metrics" / "acoustics_confusion_pitch.csv")
+    confusion = pd.read_csv(tmp_path / "reports" / "acoustics_confusion_pitch.csv")
     assert list(confusion.columns) == ["split", "measured", "described"]
     assert len(confusion) == metrics["splits"]["all"]["pitch"]["compared"]
 
@@ -278,3 +282,48 @@ def test_uar_counts_only_levels_present_in_the_measurement():
 
     # measured low/mid, described low/high: recall low 1.0, mid 0.0 → 0.5 (a described-only level is no class)
     assert scores(pd.Series(["low", "mid"]), pd.Series(["low", "high"]))["uar"] == 0.5
+
+
+# --- Binning: percentile rank with a tie rule (hand-worked examples) ---
+
+@pytest.mark.parametrize("values, expected", [
+    (list(range(1, 11)), "LLLMMMMHHH"),                 # no ties: the exact 3 / 4 / 3 split
+    ([1, 2, 3, 3, 3, 4, 5, 6, 7, 8], "LLMMMMMHHH"),     # 3s span ranks 3-5 (mid-rank 4, 35 %): mid, never split
+    ([1, 1, 1, 1, 2, 3, 4, 5, 6, 7], "LLLLMMMHHH"),     # 1s span ranks 1-4 (mid-rank 2.5, 20 %): low
+    ([1] * 5 + [2] * 5, "LLLLLHHHHH"),                  # two distinct values: mid-ranks 25 % / 75 %, no middle
+    ([7.5] * 6, "MMMMMM"),                              # all equal: 50 %
+    ([4.2], "M"),                                       # a single value: 50 %
+    ([2, 1], "HL"),                                     # 25 % / 75 % (symmetric, order-free)
+    ([1, 2, 3], "LMH"),
+    ([1, 2, 3, 4, 5], "LMMMH"),                         # 30 % and 70 % sit exactly on the cuts: mid
+])
+def test_bin_levels_tie_rule(values, expected):
+    from melt.acoustics.levels import bin_levels
+
+    names = {"L": "low", "M": "mid", "H": "high"}
+    assert list(bin_levels(pd.Series(values, dtype="float64"), 0.3, 0.7)) == [names[c] for c in expected]
+
+
+def test_bin_levels_leaves_unmeasured_rows_out():
+    from melt.acoustics.levels import bin_levels
+
+    got = bin_levels(pd.Series([None, 3.0, 1.0, 2.0], dtype="float64"), 0.3, 0.7)
+    assert pd.isna(got[0]) and list(got[1:]) == ["high", "low", "mid"]  # n = 3 measured values
+
+
+def test_relative_cache_dir_is_the_repository_store_inside_an_experiment(tmp_path, monkeypatch):
+    """`dvc exp run --temp/--queue` runs in a copy (cwd elsewhere) with $DVC_ROOT = the repository: a relative
+    acoustics.cache_dir must land in the repository's cache, shared by every experiment."""
+    from melt.acoustics.run import measure, read_prepared
+    from melt.data.egemaps import CACHE_VERSION
+
+    prepared, _ = write_corpus(tmp_path / "corpus", TONE_PITCH, TONE_AMPS, {"ana": 1.0}, n_per_split=1)
+    repo, temp_copy = tmp_path / "repo", tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpx"
+    temp_copy.mkdir(parents=True)
+    monkeypatch.chdir(temp_copy)
+    monkeypatch.setenv("DVC_ROOT", str(repo))
+    rows = read_prepared(prepared)
+    table, *_ = measure(rows, AcousticsParams(workers=1, cache_dir=Path("cache/egemaps")), progress=False)
+    cached = sorted(p.stem for p in (repo / "cache" / "egemaps" / CACHE_VERSION).rglob("*.json"))
+    assert cached == sorted(set(table["audio_sha256"])) and len(cached) == 3
+    assert not (temp_copy / "cache").exists()

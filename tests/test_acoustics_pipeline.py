@@ -13,7 +13,9 @@ SPLITS = ("train", "dev", "test")
 
 
 def test_acoustics_stage_in_the_pipeline(reproduced):
-    metrics = json.loads((reproduced / "metrics" / "acoustics.json").read_text())
+    metrics = json.loads((reproduced / "reports" / "acoustics.json").read_text())
+    headline = json.loads((reproduced / "metrics" / "acoustics.json").read_text())
+    assert headline == {name: {"uar": metrics["splits"]["all"][name]["uar"]} for name in ("pitch", "loudness")}
     prepared = pd.concat([pd.read_csv(reproduced / "data" / "prepared" / f"{s}.csv") for s in SPLITS])
     melt = pd.concat([pd.read_csv(reproduced / "data" / "melt" / f"{s}.csv") for s in SPLITS])
 
@@ -33,7 +35,7 @@ def test_acoustics_stage_in_the_pipeline(reproduced):
     assert len(pd.read_csv(reproduced / "data" / "acoustics" / "levels.csv")) == len(melt)
 
     # The confusion plots render through DVC.
-    shown = json.loads(run(["dvc", "plots", "show", "--json", "metrics/acoustics_confusion_pitch.csv"], reproduced).stdout)
-    values = shown["data"]["metrics/acoustics_confusion_pitch.csv"][0]["content"]["data"]["values"]
+    shown = json.loads(run(["dvc", "plots", "show", "--json", "reports/acoustics_confusion_pitch.csv"], reproduced).stdout)
+    values = shown["data"]["reports/acoustics_confusion_pitch.csv"][0]["content"]["data"]["values"]
     assert len(values) == metrics["splits"]["all"]["pitch"]["compared"]
     assert {v["measured"] for v in values} == {"low", "mid", "high"}

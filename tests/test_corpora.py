@@ -82,11 +82,11 @@ def test_missing_path_names_the_param(tmp_path):
         read_corpus("cremad", tmp_path)
 
 
-def test_demo_acted_corpus_reads(tmp_path):
+def test_acted_corpus_reads(tmp_path):
     from melt.data.corpora import READERS  # the committed demo uses the TESS layout
     from conftest import REPO
 
-    df = read_corpus("demo_acted", REPO / "demo" / "acted")   # committed: a missing demo must fail, not skip
-    assert READERS["demo_acted"] is READERS["tess"]
+    df = read_corpus("acted", REPO / "demo" / "acted")   # committed: a missing demo must fail, not skip
+    assert READERS["acted"] is READERS["tess"]
     kept = df[df["reason"].isna()]
     assert len(kept) > 0 and set(kept["emotion"]) <= set(EMOTIONS)

@@ -1,4 +1,5 @@
-"""SER stages in the full offline `dvc repro` on the demo, and a `dvc exp run --temp` logging to the same MLflow store."""
+"""SER stages in the full offline `dvc repro` on the demo; experiments logging to the same MLflow store; the
+registry's promises: identical inputs give identical hashes, and `dvc exp show --only-changed` stays readable."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import run
 from melt.data.corpora import corpus_classes
@@ -21,32 +23,39 @@ def ser_runs(store):
 
 
 def test_repro_writes_ser_metrics_table_and_checkpoints(reproduced):
-    scores = {}
+    headline = json.loads((reproduced / "metrics/ser/egemaps.json").read_text())
+    assert set(headline) == {"melt", "meld"}
+    reports = {}
     for labels in ("melt", "meld"):
-        path = reproduced / f"metrics/ser/egemaps_{labels}.json"
-        scores[labels] = json.loads(path.read_text())
-        assert set(scores[labels]) == {"test", "demo_acted"}
-        for target in scores[labels].values():
-            assert set(target) == {"uar", "acc", "f1"} and all(0 <= v <= 1 for v in target.values())
+        assert set(headline[labels]) == {"test", "acted"}
+        reports[labels] = json.loads((reproduced / f"reports/ser/egemaps/{labels}.json").read_text())["scores"]
+        own = {s["target"]: s for s in reports[labels] if s["reference"] in (labels, s["target"])}
+        assert headline[labels] == {t: {"uar": s["uar"], "f1": s["f1"]} for t, s in own.items()}
         config = json.loads((reproduced / f"models/egemaps/{labels}/config.json").read_text())
         assert config["spec"]["id"] == "egemaps" and config["label_set"] == labels
-    table = pd.read_csv(reproduced / "metrics/ser_table.csv")
-    assert len(table) == 4 and set(table["labels"]) == {"melt", "meld"}
-    assert "| egemaps | MELD |" in (reproduced / "metrics/ser_table.md").read_text()
+    table = pd.read_csv(reproduced / "reports/ser/egemaps/table3.csv")
+    assert len(table) == 6 and set(table["labels"]) == {"melt", "meld"}
+    assert "| egemaps | MELD |" in (reproduced / "reports/ser/egemaps/table3.md").read_text()
     # The demo's acted corpus carries emotion in pitch, loudness and rate, as do the demo sitcom's MELD
     # labels (the offline annotator's MELT labels come from text alone): MELD-trained eGeMAPS is clearly
     # above chance there.
-    chance = 1 / len(corpus_classes("demo_acted"))
-    assert scores["meld"]["demo_acted"]["uar"] > 1.5 * chance
+    chance = 1 / len(corpus_classes("acted"))
+    assert headline["meld"]["acted"]["uar"] > 1.5 * chance
 
     runs = {r.data.params["labels"]: r for r in ser_runs(reproduced / "mlflow.db")}
     assert set(runs) == {"melt", "meld"}
     for labels, run_ in runs.items():
-        assert run_.data.metrics["demo_acted_uar"] == pytest.approx(scores[labels]["demo_acted"]["uar"])
+        assert run_.data.metrics["acted_uar"] == pytest.approx(headline[labels]["acted"]["uar"])
 
     wav = sorted((reproduced / "demo/acted").rglob("*_angry.wav"))[0]
     label, probs = predict_emotion(wav, reproduced / "models/egemaps/meld")
     assert label in probs and abs(sum(probs.values()) - 1) < 1e-5
+
+    # every confusion CSV renders through DVC as a plot of the stage
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], reproduced).stdout)["data"]
+    plotted = {p for p in shown if p.startswith("reports/ser_confusion/egemaps/")}
+    assert plotted == {f"reports/ser_confusion/egemaps/{labels}/{name}.csv" for labels in ("melt", "meld")
+                       for name in ("test-melt", "test-meld", "acted")}
 
 
 def committed_copy(reproduced, repo):
@@ -59,17 +68,19 @@ def committed_copy(reproduced, repo):
 
 def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduced, tmp_path):
     repo = committed_copy(reproduced, tmp_path / "repo")
-    run(["dvc", "exp", "run", "--temp", "-n", "lr-test", "-S", "ser.lr=0.01", "evaluate@egemaps-meld"], repo)
+    run(["dvc", "exp", "run", "--temp", "-n", "lr-test", "-S", "ser.lr=0.01", "ser@egemaps"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exps = [r for e in shown for x in (e.get("experiments") or []) for r in x["revs"] if r.get("name") == "lr-test"]
     assert len(exps) == 1
     data = exps[0]["data"]
     assert data["params"]["params.yaml"]["data"]["ser"]["lr"] == 0.01
-    metrics = data["metrics"]["metrics/ser/egemaps_meld.json"]["data"]
-    assert set(metrics["demo_acted"]) == {"uar", "acc", "f1"}
+    metrics = data["metrics"]["metrics/ser/egemaps.json"]["data"]
+    assert set(metrics["meld"]["acted"]) == {"uar", "f1"}
     temp_runs = [r for r in ser_runs(repo / "mlflow.db") if r.data.params["dvc_experiment"] == "lr-test"]
-    assert len(temp_runs) == 1 and float(temp_runs[0].data.params["lr"]) == 0.01
-    assert temp_runs[0].data.metrics["demo_acted_uar"] == pytest.approx(metrics["demo_acted"]["uar"])
+    assert {r.data.params["labels"] for r in temp_runs} == {"melt", "meld"}
+    assert all(float(r.data.params["lr"]) == 0.01 for r in temp_runs)
+    meld_run = next(r for r in temp_runs if r.data.params["labels"] == "meld")
+    assert meld_run.data.metrics["acted_uar"] == pytest.approx(metrics["meld"]["acted"]["uar"])
     assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))  # nothing logged inside the temp copy
 
 
@@ -78,7 +89,7 @@ def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
     import time
 
     repo = committed_copy(reproduced, tmp_path / "repo")
-    run(["dvc", "exp", "run", "--queue", "-n", "queued-lr", "-S", "ser.lr=0.02", "evaluate@egemaps-meld"], repo)
+    run(["dvc", "exp", "run", "--queue", "-n", "queued-lr", "-S", "ser.lr=0.02", "ser@egemaps"], repo)
     try:
         run(["dvc", "queue", "start", "-j", "1"], repo)
         deadline = time.monotonic() + 240
@@ -92,5 +103,57 @@ def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
         run(["dvc", "queue", "stop", "--kill"], repo)
     assert "Success" in status, status
     queued = [r for r in ser_runs(repo / "mlflow.db") if r.data.params["dvc_experiment"] == "queued-lr"]
-    assert len(queued) == 1 and float(queued[0].data.params["lr"]) == 0.02
+    assert len(queued) == 2 and all(float(r.data.params["lr"]) == 0.02 for r in queued)
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing logged inside the queue's copy
+
+
+def test_exp_show_only_changed_fits_200_columns(reproduced, tmp_path):
+    """`dvc exp run -S ser.lr=0.0005` then `dvc exp show --only-changed`: the headline metrics and the param,
+    no hash column of an intermediate checkpoint or report, in 200 columns."""
+    repo = committed_copy(reproduced, tmp_path / "repo")
+    run(["dvc", "exp", "run", "-S", "ser.lr=0.0005"], repo)
+    env_run = dict(__import__("conftest").run_env(), COLUMNS="200")
+    table = run(["dvc", "exp", "show", "--only-changed"], repo, env=env_run).stdout
+    lines = table.splitlines()
+    widest = max(len(line) for line in lines)
+    print(f"dvc exp show --only-changed: {len(lines)} lines, widest {widest} columns\n{table}")
+    assert widest <= 200, table
+    header = next(line for line in lines if "Experiment" in line).split()
+    expected = [f"{labels}.{target}.{m}" for labels in ("melt", "meld") for target in ("test", "acted")
+                for m in ("uar", "f1")]
+    assert header == ["Experiment", "Created", *expected, "ser.lr"], header
+
+
+def lock_outs(repo) -> dict[str, str]:
+    """Every output's md5 in dvc.lock, by stage and path."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {f"{stage}:{out['path']}": out["md5"] for stage, body in lock["stages"].items()
+            for out in body.get("outs", [])}
+
+
+def test_identical_inputs_identical_hashes(reproduced, tmp_path):
+    repo = committed_copy(reproduced, tmp_path / "repo")
+    before = lock_outs(repo)
+    # features re-run with nothing new: same bytes, so nothing downstream runs
+    forced = run(["dvc", "repro", "-f", "features@egemaps"], repo).stdout
+    assert "Running stage 'features@egemaps'" in forced
+    assert "up to date" in run(["dvc", "status"], repo).stdout.lower()
+    again = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in again, again
+    assert lock_outs(repo) == before
+
+    # from clean: no SER/acoustics output, no shared store, no MLflow store, no DVC cache to check out from
+    # (as in a fresh clone) → the same hashes and the same report bytes (other stages, e.g. annotate's run
+    # statistics, are not this test's subject)
+    for path in ("data/features", "data/acoustics", "models", "reports", "metrics/ser", "metrics/acoustics.json",
+                 "cache/ser-features", "cache/egemaps", "mlflow.db", ".dvc/cache"):
+        target = repo / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    rerun = run(["dvc", "repro"], repo).stdout
+    for stage in ("acoustics", "features@egemaps", "ser@egemaps"):
+        assert f"Running stage '{stage}'" in rerun
+    after = lock_outs(repo)
+    mine = [k for k in before if k.split(":")[0] in ("acoustics", "features@egemaps", "ser@egemaps")]
+    assert len(mine) >= 7 and {k: after[k] for k in mine} == {k: before[k] for k in mine}
+    # the headline metrics and the reports (committed to git, cache: false) are byte-identical too
+    assert run(["git", "status", "--porcelain", "metrics/ser", "metrics/acoustics.json", "reports"], repo).stdout == ""

@@ -11,12 +11,18 @@ FEATURES = {"pitch": PITCH_FEATURE, "loudness": LOUDNESS_FEATURE}
 
 
 def bin_levels(values: pd.Series, low_quantile: float, high_quantile: float) -> pd.Series:
-    """Percentile rank ≤ low_quantile → low, > high_quantile → high, else mid; NaN stays NaN.
+    """low / mid / high by percentile rank (paper: bottom 30 % / middle 40 % / top 30 %); NaN stays NaN.
 
-    Ranks (not value thresholds) keep the 30/40/30 split exact up to ties, which share a rank.
+    Tie rule: equal values always get the same level, never split at a cut. A tie group takes the
+    mid-point of the ranks it spans (rank `r` of `n` measured values has percentile `(r - 0.5) / n`,
+    the centre of its 1/n slice); percentile < low_quantile → low, > high_quantile → high, else mid
+    (exactly at a cut → mid). Without ties this is the exact split (10 values: 3 / 4 / 3) and it is
+    symmetric (the lowest and the highest value are treated alike); all-equal values, or a single value,
+    are mid; with only two distinct values there is no middle (5 + 5 tied values: low and high).
     """
-    pct = values.rank(pct=True, method="average")
-    out = pd.Series(np.where(pct <= low_quantile, "low", np.where(pct > high_quantile, "high", "mid")),
+    n = int(values.notna().sum())
+    pct = (values.rank(method="average") - 0.5) / n
+    out = pd.Series(np.where(pct < low_quantile, "low", np.where(pct > high_quantile, "high", "mid")),
                     index=values.index, dtype="object")
     return out.where(values.notna())
 

@@ -1,5 +1,9 @@
 """The `acoustics` stage: eGeMAPS for every prepared utterance with audio, then the LLM's pitch and
-loudness descriptions checked against the measured levels (paper Table 4)."""
+loudness descriptions checked against the measured levels (paper Table 4).
+
+Headline metrics (DVC metrics): UAR per characteristic over all splits. Everything else (per split scores
+and counts, level distributions, cut points, audio failures, unmappable descriptions) goes to the report;
+the scored rows go to one confusion CSV per characteristic (DVC plots)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from melt.acoustics.params import AcousticsParams
 from melt.acoustics.validate import KEY, acoustic_levels, describe_levels, join, summarize, unmappable_list
 from melt.data.egemaps import FAILURE_KINDS, extract
 from melt.data.meld import SPLITS
-from melt.io import write_csv, write_json
+from melt.io import atomic_open, write_csv, write_json
+from melt.repo import shared_path
 
 PREPARED_COLUMNS = [*KEY, "filename", "Speaker", "audio_path"]
 MELT_COLUMNS = [*KEY, *CHARACTERISTICS]
@@ -62,8 +67,10 @@ def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
     audio_failed) and the failure rows with their reasons.
     """
     has_audio = rows["audio_path"] != ""
-    result = extract(rows.loc[has_audio, "audio_path"], workers=params.workers,
-                     cache_dir=params.cache_dir, progress=progress)
+    # One eGeMAPS cache per repository, shared by the workspace and every `dvc exp run --temp/--queue` copy.
+    cache_dir = None if params.cache_dir is None else shared_path(params.cache_dir, "cache/egemaps")
+    result = extract(rows.loc[has_audio, "audio_path"], workers=params.workers, cache_dir=cache_dir,
+                     progress=progress)
     per_row = result.features.reindex(rows["audio_path"].where(has_audio)).set_axis(rows.index)
     reason = dict(zip(result.failures["path"], result.failures["reason"]))
     status = pd.Series("measured", index=rows.index, dtype="object")
@@ -87,8 +94,15 @@ def _count_kinds(reasons: pd.Series) -> dict[str, int]:
     return {kind: counts.pop(kind, 0) for kind in ("no audio", *FAILURE_KINDS)} | dict(counts)
 
 
-def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_path: Path,
-        out_dir: Path, metrics_path: Path, plots_dir: Path, progress: bool = True) -> dict:
+def headline(report: dict) -> dict:
+    """The DVC metrics: UAR of each characteristic over all splits (null when nothing was scored)."""
+    return {name: {"uar": report["splits"]["all"][name]["uar"]} for name in CHARACTERISTICS}
+
+
+def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_path: Path, out_dir: Path,
+        metrics_path: Path, report_path: Path, plots_dir: Path, progress: bool = True) -> dict:
+    """Write the parquet, `out_dir`'s CSVs, the headline metrics, the report and the confusion plots;
+    returns the report."""
     rules = load_rules(params.rules)  # fail on a bad rules file before minutes of extraction
     rows = read_prepared(prepared_dir)
     melt = read_melt(melt_dir)
@@ -96,7 +110,8 @@ def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_pa
     table, per_row, audio_status, failures = measure(rows, params, progress)
     features_path = Path(features_path)
     features_path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(features_path, index=False)
+    with atomic_open(features_path, "wb") as f:
+        table.to_parquet(f, index=False)
 
     acoustic, cuts = acoustic_levels(rows.assign(audio_status=audio_status), per_row,
                                      params.normalize, params.low_quantile, params.high_quantile)
@@ -112,7 +127,7 @@ def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_pa
         write_csv(plot.set_axis(["split", "measured", "described"], axis=1),
                   Path(plots_dir) / f"acoustics_confusion_{name}.csv")
 
-    metrics = {
+    report = {
         "normalize": params.normalize,
         "quantiles": {"low": params.low_quantile, "high": params.high_quantile},
         "cut_points": cuts,
@@ -123,5 +138,6 @@ def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_pa
         "splits": summarize(compared, list(SPLITS)),
         "unmappable": {name: unmappable_list(compared, name) for name in CHARACTERISTICS},
     }
-    write_json(metrics_path, metrics)
-    return metrics
+    write_json(report_path, report)
+    write_json(metrics_path, headline(report))
+    return report

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from melt.acoustics.descriptions import CHARACTERISTICS, LEVELS, Rule, is_missing, map_description
 from melt.acoustics.levels import FEATURES, bin_levels, speaker_zscores, thresholds
+from melt.metrics import classification_metrics
 
 KEY = ["split", "dialogue_id", "utterance_id"]
 ACOUSTIC_STATUSES = ("measured", "no_audio", "audio_failed", "unvoiced", "no_speaker_baseline", "not_in_prepared")
@@ -79,19 +79,12 @@ def join(described: pd.DataFrame, acoustic: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def _round(x: float) -> float:
-    return round(float(x), 4)
-
-
 def scores(measured: pd.Series, described: pd.Series) -> dict:
-    """UAR (macro recall), ACC, macro F1 with the measured level as the reference (scikit-learn)."""
+    """UAR, ACC, macro F1 (melt.metrics) with the measured level as the reference: over the levels the
+    measurement has, so a level only described counts as errors of the measured levels, not as a class."""
     if len(measured) == 0:
         return {"uar": None, "acc": None, "f1": None}
-    # UAR over the levels that occur in the reference: a level only described must not count as a 0 recall.
-    present = [lv for lv in LEVELS if (measured == lv).any()]
-    return {"uar": _round(recall_score(measured, described, labels=present, average="macro", zero_division=0)),
-            "acc": _round(accuracy_score(measured, described)),
-            "f1": _round(f1_score(measured, described, average="macro", zero_division=0))}
+    return classification_metrics(list(measured), list(described))
 
 
 def characteristic_metrics(table: pd.DataFrame, name: str) -> dict:

@@ -91,6 +91,14 @@ def normalize(wave: np.ndarray) -> np.ndarray:
     return (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
 
 
+def load_waves(paths, spec: BackboneSpec) -> list[np.ndarray]:
+    """Whole waveforms as the backbone expects them (normalised when its feature extractor does)."""
+    from melt.data.audio import load_audio
+
+    norm = wants_normalized_input(spec)
+    return [normalize(w) if norm else w for w in (load_audio(p) for p in paths)]
+
+
 @torch.inference_mode()
 def layer_means(model, wave: np.ndarray) -> np.ndarray:
     """(L, D) float32: per-layer mean over the frames of one whole (unpadded) waveform."""

@@ -5,20 +5,37 @@ config.json             backbone name, spec (Hub id / folder, revision, loader),
 heads/<head>/model.safetensors   head weights (layer weights, standardisation, MLP)
 heads/<head>/label_map.json      class index → emotion
 heads/<head>/backbone/           the fine-tuned backbone (ser.finetune only)
-history.json            per-head per-epoch training loss; training.json: rows per class and exclusions
+history.json            per-head per-epoch training loss
+training.json           training rows per head and class; training_rows.csv: the utterances of every head
+exclusions.csv          every training row left out, with its reason
+Nothing run-dependent (MLflow run id, timings) is stored: the same params and inputs give the same bytes, and
+`checkpoint_sha256` (a tag on the MLflow training run) finds the run that produced a checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from melt.io import write_json
+from melt.io import TEMP_PREFIX, sha256_file, write_json
 from melt.ser.model import WeightedLayerHead
 
 CONFIG = "config.json"
+
+
+CHECKPOINT_TAG = "checkpoint_sha256"
+
+
+def checkpoint_sha256(model_dir: str | Path) -> str:
+    """Content hash of a checkpoint folder: every file's relative path and bytes (temp files ignored)."""
+    root = Path(model_dir)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(TEMP_PREFIX)):
+        h.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
+    return h.hexdigest()
 
 
 def save_head(model_dir: Path, head_name: str, head: WeightedLayerHead, classes: tuple[str, ...],
@@ -35,7 +52,7 @@ def save_head(model_dir: Path, head_name: str, head: WeightedLayerHead, classes:
 def read_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a SER checkpoint (no {CONFIG}; run the train stage)")
+        raise FileNotFoundError(f"{path}: not a SER checkpoint (no {CONFIG}; run the ser stage)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -70,8 +70,10 @@ def attach_vectors(rows: pd.DataFrame, index: pd.DataFrame, set_name: str) -> tu
     return merged[~bad].reset_index(drop=True), excluded
 
 
-def restrict(rows: pd.DataFrame, label_column: str, classes: tuple[str, ...]) -> pd.DataFrame:
-    return rows[rows[label_column].isin(classes)].reset_index(drop=True)
+def restrict(rows: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
+    """Rows for a head over `classes`: both the MELT and the MELD label are among them, so the models trained
+    on either label set see the same utterances (only their labels differ)."""
+    return rows[rows["melt"].isin(classes) & rows["meld"].isin(classes)].reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,16 @@ Items: the prepared MELD-format splits (`data/prepared/{train,dev,test}.csv`) an
 Training utterances (split `train`) get the crop policy (up to `train_crops` seeded `crop_s` windows; a
 shorter utterance is used whole, unpadded); everything else is pooled over the whole utterance. The eGeMAPS
 backbone has no frames to crop: its 88 functionals of the whole utterance are its single "layer".
-Output folder: `store/` (see melt.ser.cache), `index.csv` (one row per item with status and reason),
-`info.json` (backbone fingerprint, layer count and size, how many vectors were extracted vs reused).
+Vectors are computed once into the shared store (`ser.feature_cache_dir`, see melt.ser.cache). Output folder:
+`store/` (exactly the vectors the index refers to), `index.csv` (one row per item with status and reason),
+`info.json` (backbone fingerprint, crop policy, layer count and size, item counts per status). How many vectors
+were extracted vs reused depends on the store's history, not on the inputs: it is returned (and logged by the
+stage), never written to the output.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +23,26 @@ from tqdm import tqdm
 from melt.data.audio import AudioError, load_audio, SAMPLE_RATE
 from melt.data.corpora import read_corpus
 from melt.io import sha256_file, write_csv, write_json
-from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy
+from melt.repo import shared_path
+from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy, materialize
 from melt.ser.params import SerParams
 from melt.ser.registry import EGEMAPS, BackboneSpec
 
 SPLITS = ("train", "dev", "test")
 INDEX_COLUMNS = ["set", "item_id", "split", "dialogue_id", "utterance_id", "audio_path", "speaker", "emotion",
                  "audio_sha256", "policy", "vectors", "status", "reason"]
+
+
+def read_feature_info(features_dir: str | Path, backbone: str) -> tuple[dict, pd.DataFrame]:
+    """info.json and index.csv of a features output; errors name the file."""
+    features_dir = Path(features_dir)
+    info_path = features_dir / "info.json"
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path}: missing (run the features stage for backbone {backbone!r})")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if info["backbone"] != backbone:
+        raise ValueError(f"{info_path}: features of backbone {info['backbone']!r}, expected {backbone!r}")
+    return info, pd.read_csv(features_dir / "index.csv", dtype={"item_id": str})
 
 
 def melt_item_id(dialogue_id, utterance_id) -> str:
@@ -112,7 +129,9 @@ def _distributed(device: str):
 
 def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, out_dir: str | Path,
                      progress: bool = True) -> dict:
-    """Fill the store for every needed (policy, audio) pair not in it yet; write index.csv and info.json."""
+    """Fill the store for every needed (policy, audio) pair not in it yet; write the output folder.
+
+    Returns info.json's content plus this run's counters (vectors needed / extracted / reused / failed)."""
     spec = ser.backbone_spec(backbone)
     out_dir = Path(out_dir)
     state = _distributed(ser.device)
@@ -121,7 +140,9 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
     is_egemaps = spec.id == EGEMAPS
     extractor = EgemapsExtractor(ser.egemaps_workers) if is_egemaps else SslExtractor(spec, device=state.device)
     train_policy = FULL if is_egemaps else crop_policy(ser.crop_s, ser.train_crops)
-    store = FeatureStore(out_dir, extractor.info["key"])
+    store_root = out_dir if ser.feature_cache_dir is None else shared_path(ser.feature_cache_dir,
+                                                                           "cache/ser-features")
+    store = FeatureStore(store_root, extractor.info["key"])
 
     items["status"] = np.where(items["reason"].isna(), "ok", "excluded")
     items["policy"] = np.where(items["set"] == "train", train_policy, FULL)
@@ -163,6 +184,7 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
             items.loc[i, ["status", "reason"]] = ["failed", failed.get(key, "extraction failed in another process")]
     items["vectors"] = [store.relpath(p, s) if st == "ok" and not ser.finetune else None
                         for p, s, st in zip(items["policy"], items["audio_sha256"], items["status"])]
+    materialize(store, set(items["vectors"].dropna()), out_dir)
     write_csv(items[INDEX_COLUMNS], out_dir / "index.csv")
 
     first = items[items["vectors"].notna()]
@@ -173,8 +195,7 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
     info = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": extractor.info,
             "train_policy": train_policy, "eval_policy": FULL, "crop_s": ser.crop_s, "train_crops": ser.train_crops,
             "layers": int(shape[1]), "dim": int(shape[2]), "items": len(items),
-            "status": items["status"].value_counts().to_dict(),
-            "vectors_needed": len(jobs), "vectors_extracted": len(missing) - len(failed),
-            "vectors_reused": len(jobs) - len(missing), "vectors_failed": len(failed)}
+            "status": {s: int((items["status"] == s).sum()) for s in ("ok", "excluded", "failed")}}
     write_json(out_dir / "info.json", info)
-    return info
+    return {**info, "vectors_needed": len(jobs), "vectors_extracted": len(missing) - len(failed),
+            "vectors_reused": len(jobs) - len(missing), "vectors_failed": len(failed)}

@@ -13,7 +13,7 @@ from melt.ser.registry import EGEMAPS, BackboneSpec
 def predict_emotion(wav_path: str | Path, model_dir: str | Path, head: str | None = None) -> tuple[str, dict[str, float]]:
     """Emotion of the speech in `wav_path` and the probability of each class.
 
-    model_dir: a checkpoint folder `models/<backbone>/<labels>/` written by the train stage.
+    model_dir: a checkpoint folder `models/<backbone>/<labels>/` written by the ser stage.
     head: which evaluation target's head to use (e.g. "iemocap" for its 4 classes); default: the in-domain
         head over all seven MELT emotions.
     The backbone is loaded from the checkpoint's spec (Hub id or local folder; a fine-tuned backbone from

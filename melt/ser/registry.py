@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from pydantic import Field
+
 from melt.params_base import Section
 
 EGEMAPS = "egemaps"
@@ -12,12 +14,13 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class BackboneSpec(Section):
-    # A Hugging Face Hub id, a local folder saved with `save_pretrained`, or "egemaps".
-    id: str
-    # Hub revision (branch, tag or commit); null = the default branch.
-    revision: str | None = None
-    # auto: AutoModel; wav2vec2: Wav2Vec2Model (drops a checkpoint's task head, e.g. audeering's regression head).
-    loader: Literal["auto", "wav2vec2"] = "auto"
+    """Where a backbone's weights come from."""
+
+    id: str = Field(description="A Hugging Face Hub id, a local folder saved with `save_pretrained`, or `egemaps`.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit); null = the default branch.")
+    loader: Literal["auto", "wav2vec2"] = Field(
+        "auto", description="`auto`: AutoModel; `wav2vec2`: Wav2Vec2Model (drops a checkpoint's task head, e.g. "
+                            "audeering's regression head).")
 
 
 # The paper's four SSL backbones, plus eGeMAPS functionals as a classical, fully offline baseline.

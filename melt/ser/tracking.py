@@ -10,10 +10,16 @@ import os
 import subprocess
 
 from melt.repo import repo_root
+from melt.ser.data import IN_DOMAIN
 
 
 def tracking_uri(configured: str | None = None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def metric_key(head: str) -> str:
+    """MLflow key of a head's per-epoch training loss (`loss` for the in-domain head)."""
+    return "loss" if head == IN_DOMAIN else f"loss_{head}"
 
 
 def git_revision() -> str:
@@ -48,13 +54,18 @@ class Tracker:
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
-    def exists(self, run_id: str | None) -> bool:
-        if not run_id:
-            return False
-        try:
-            return self.client.get_run(run_id).info.experiment_id == self.experiment_id
-        except Exception:  # MlflowException: unknown run in this store
-            return False
+    def find_run(self, tag: str, value: str, prefer: dict[str, str] | None = None) -> str | None:
+        """The newest finished run tagged `tag = value`; among several, one whose params match `prefer`
+        (e.g. the same DVC experiment) wins."""
+        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
+                                       order_by=["attributes.start_time DESC"])
+        runs = [r for r in runs if r.info.status == "FINISHED"]
+        preferred = [r for r in runs if all(r.data.params.get(k) == v for k, v in (prefer or {}).items())]
+        chosen = preferred or runs
+        return chosen[0].info.run_id if chosen else None
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.client.set_tag(run_id, key, value)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int | None = None) -> None:
         self.client.log_metric(run_id, key, float(value), step=step)

@@ -1,8 +1,12 @@
-"""The `train` stage: one model per (backbone, label set) = one head per evaluation class set, logged to MLflow."""
+"""Training (in the `ser` stage): one model per (backbone, label set) = one head per evaluation class set,
+logged to MLflow.
+
+The checkpoint holds nothing run-dependent: the MLflow run id, timings and counters go to MLflow and the log;
+the run is tagged with the checkpoint's content hash, which is how evaluation finds it.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -10,29 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from melt.data.audio import load_audio
 from melt.io import write_csv, write_json
-from melt.ser.checkpoint import CONFIG, save_head
+from melt.ser.checkpoint import CHECKPOINT_TAG, CONFIG, checkpoint_sha256, save_head
 from melt.ser.data import IN_DOMAIN, attach_vectors, load_arrays, plan_heads, read_melt_split, restrict, target_classes
+from melt.ser.features import read_feature_info
 from melt.ser.params import SerParams
 from melt.ser.registry import EGEMAPS
-from melt.ser.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
+from melt.ser.tracking import Tracker, dvc_experiment, git_revision, metric_key, tracking_uri
 from melt.ser.training import HeadConfig, finetune, make_accelerator, train_head
 
-
-def read_feature_info(features_dir: str | Path, backbone: str) -> tuple[dict, pd.DataFrame]:
-    features_dir = Path(features_dir)
-    info_path = features_dir / "info.json"
-    if not info_path.is_file():
-        raise FileNotFoundError(f"{info_path}: missing (run the features stage for backbone {backbone!r})")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    if info["backbone"] != backbone:
-        raise ValueError(f"{info_path}: features of backbone {info['backbone']!r}, expected {backbone!r}")
-    return info, pd.read_csv(features_dir / "index.csv", dtype={"item_id": str})
-
-
-def metric_key(head: str) -> str:
-    return "loss" if head == IN_DOMAIN else f"loss_{head}"
+# Everything train writes into a checkpoint folder (and mlflow_run.json of older versions): cleared first.
+OUTPUTS = ("heads", CONFIG, "history.json", "training.json", "training_rows.csv", "exclusions.csv", "mlflow_run.json")
 
 
 class _LossLogger:
@@ -69,13 +61,15 @@ def run_params(ser: SerParams, backbone: str, label_set: str, info: dict) -> dic
 
 def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | Path, features_dir: str | Path,
                  model_dir: str | Path, progress: bool = True) -> dict:
-    """Train the heads of one model and write its checkpoint to `model_dir`; returns a summary."""
+    """Train the heads of one model and write its checkpoint to `model_dir`; returns a summary for the log
+    (with the MLflow run id and the training time, which the checkpoint does not hold)."""
+    started = time.monotonic()
     model_dir = Path(model_dir)
     accelerator = make_accelerator(ser.device)
     # Under `accelerate launch` every process trains on its shard; only the main one logs and writes.
     main = accelerator.is_main_process
     if main:
-        for stale in ("heads", CONFIG, "history.json", "training.json", "exclusions.csv", "mlflow_run.json"):
+        for stale in OUTPUTS:
             target = model_dir / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -92,15 +86,17 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
     params = run_params(ser, backbone, label_set, info)
     run_id = tracker.start(f"{backbone}-{label_set}", params, tags={"stage": "train"}) if main else None
     history: dict[str, list[float]] = {}
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict] = {}
+    used: list[pd.DataFrame] = []
     head_dirs: dict[str, str] = {}
     layers, dim = info["layers"], info["dim"]
     try:
         for head_name, classes in heads.items():
-            sub = restrict(rows, label_set, classes)
+            sub = restrict(rows, classes)
             if sub.empty:
-                raise ValueError(f"no training rows with {label_set} labels in {classes} for head {head_name!r}")
-            counts[head_name] = {c: int((sub[label_set] == c).sum()) for c in classes}
+                raise ValueError(f"no training rows with MELT and MELD labels in {classes} for head {head_name!r}")
+            counts[head_name] = {"rows": len(sub), "classes": {c: int((sub[label_set] == c).sum()) for c in classes}}
+            used.append(sub[["split", "dialogue_id", "utterance_id"]].assign(head=head_name, label=sub[label_set]))
             logger = _LossLogger(tracker, run_id, metric_key(head_name)) if main else None
             if ser.finetune:
                 model, history[head_name] = _finetune_head(ser, spec, sub, label_set, classes, cfg, accelerator,
@@ -124,7 +120,6 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
                "final_loss": {h: round(v[-1], 4) for h, v in history.items()}}
     if not main:
         return {"run_id": None, **summary}
-    tracker.finish(run_id)
 
     config = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": info["fingerprint"],
               "label_set": label_set, "layers": int(layers), "dim": int(dim), "finetune": ser.finetune,
@@ -134,21 +129,20 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
     write_json(model_dir / CONFIG, config)
     write_json(model_dir / "history.json", history)
     write_json(model_dir / "training.json", {"rows": len(rows), "excluded": len(excluded), "per_head": counts})
+    write_csv(pd.concat(used, ignore_index=True)[["head", "split", "dialogue_id", "utterance_id", "label"]],
+              model_dir / "training_rows.csv")
     write_csv(excluded, model_dir / "exclusions.csv")
-    write_json(model_dir / "mlflow_run.json", {"run_id": run_id, "experiment": ser.mlflow_experiment})
-    return {"run_id": run_id, **summary}
-
-
-def load_waves(paths, spec) -> list[np.ndarray]:
-    from melt.ser.backbones import normalize, wants_normalized_input
-
-    norm = wants_normalized_input(spec)
-    return [normalize(w) if norm else w for w in (load_audio(p) for p in paths)]
+    digest = checkpoint_sha256(model_dir)
+    tracker.set_tag(run_id, CHECKPOINT_TAG, digest)
+    seconds = time.monotonic() - started
+    tracker.log_metrics(run_id, {"train_seconds": seconds, "train_rows": len(rows), "train_excluded": len(excluded)})
+    tracker.finish(run_id)
+    return {"run_id": run_id, "checkpoint_sha256": digest, "seconds": round(seconds, 1), **summary}
 
 
 def _finetune_head(ser, spec, sub, label_set, classes, cfg, accelerator, logger, progress):
     from melt.data.audio import SAMPLE_RATE
-    from melt.ser.backbones import load_backbone
+    from melt.ser.backbones import load_backbone, load_waves
 
     waves = load_waves(sub["audio_path"], spec)
     y = np.array([classes.index(c) for c in sub[label_set]])

@@ -20,7 +20,7 @@ READERS = {
     "tess": read_tess,
     "ravdess": read_ravdess,
     "cremad": read_cremad,
-    "demo_acted": read_tess,  # the demo's acted corpus uses the TESS layout
+    "acted": read_tess,  # the demo's acted corpus uses the TESS layout
 }
 COLUMNS = ["corpus", "item_id", "audio_path", "speaker", "source_label", "emotion", "reason"]
 
