@@ -9,13 +9,14 @@ the check nobody else reports: does a model taught by an LLM (or, offline, by a 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from melt.data.labels import EMOTIONS
-from melt.io import write_csv, write_json
+from melt.io import TEMP_PREFIX, write_bytes, write_csv, write_json
 from melt.pretrain.params import SENTIMENTS, TextParams
 from melt.pretrain.text_model import build_classifier, predict_texts, schedule
 from melt.pretrain.text_train import fine_tune
@@ -81,9 +82,20 @@ def meld_reference(prepared_test: Path, labels: str) -> tuple[list[str], list[st
     return table["Utterance"].astype(str).tolist(), table[column].str.strip().str.lower().tolist()
 
 
+def save_model(model, tokenizer, out: Path) -> None:
+    """save_pretrained into a `.melt-tmp-*` folder, then each file through melt.io (atomic, the usual mode)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for path in sorted(Path(tmp).iterdir()):
+            write_bytes(out / path.name, path.read_bytes())
+
+
 def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepared_test: str | Path = "data/prepared/test.csv",
                   models_dir: str | Path = "models/text", metrics_path: str | Path = "metrics/pretrain_text.json",
                   report_dir: str | Path = "reports", corpus: str = "", progress: bool = False, track: bool = True) -> dict:
+    import torch
     from accelerate import Accelerator
 
     classes = label_set(labels)
@@ -95,7 +107,8 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
                          "pseudo-labelled items to train and score (check the pseudolabel report)")
     model, tokenizer = build_classifier(text, classes, train["text"].tolist())
     lr, epochs, batch_size = schedule(text)
-    accelerator = Accelerator(cpu=text.device == "cpu")
+    # On a machine without a GPU, `accelerate launch`/torchrun processes share the CPU only with cpu=True.
+    accelerator = Accelerator(cpu=text.device == "cpu" or not torch.cuda.is_available())
     run = None
     if track and accelerator.is_main_process:
         from melt.pretrain.tracking import Run, tracking_uri
@@ -138,8 +151,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
                 "meld_macro_f1": meld_scores["macro_f1"], "meld_acc": meld_scores["acc"]}
     if accelerator.is_main_process:
         out = Path(models_dir) / text.name
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        save_model(model, tokenizer, out)
         write_json(out / "label_map.json", {"labels": labels, "classes": classes})
         write_json(out / "history.json", {"loss": history})
         write_json(out / "training.json", {k: report[k] for k in ("model", "labels", "corpus", "effective_lr", "effective_epochs",

@@ -24,7 +24,7 @@ def fine_tune(model, tokenizer, texts: list[str], targets: list[int], text: Text
     """Train in place; returns the mean training loss per epoch."""
     from accelerate import Accelerator
 
-    accelerator = accelerator or Accelerator(cpu=text.device == "cpu")
+    accelerator = accelerator or Accelerator(cpu=text.device == "cpu" or not torch.cuda.is_available())
     threads = torch.get_num_threads()
     if accelerator.device.type == "cpu" and text.model == "scratch":
         torch.set_num_threads(1)   # tiny matmuls: thread hand-offs cost more than they save on a busy CPU
