@@ -48,7 +48,9 @@ def train(tmp_path: Path, tag: str, params: TextParams, uri: str | None = None) 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("text")
-    params = TextParams(device="cpu", mlflow_tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
+    pd.DataFrame({"text": ["I love this film", "I hate this bus", "The shop is on the floor", "great cake",
+                           "awful awful song"], "sentiment": [2.4, -1.8, 0.0, 1.0, -3.0]}).to_csv(tmp / "mosi.csv", index=False)
+    params = TextParams(device="cpu", mlflow_tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", mosi_csv=tmp / "mosi.csv")
     report, out = train(tmp, "a", params, params.mlflow_tracking_uri)
     return tmp, params, report, out
 
@@ -82,6 +84,35 @@ def test_model_loads_with_from_pretrained_and_its_scores_are_sklearns(trained):
     assert metrics["meld_macro_f1"] == round(f1_score(test["Sentiment"], meld_pred, labels=LABELS, average="macro"), 4)
     assert report["train_items"] + report["heldout_items"] == len(table) - 1   # the invalid row is not used
     assert report["heldout"]["acc"] >= 0.9       # the synthetic task is learnt (words decide the label)
+
+
+def test_mosi_binary_sentiment_from_the_positive_and_negative_logits(trained):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tmp, params, report, out = trained
+    folder = out / "models" / params.name
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    mosi = pd.read_csv(tmp / "mosi.csv")
+    with torch.inference_mode():
+        logits = model(**tokenizer(mosi["text"].tolist(), padding=True, return_tensors="pt")).logits
+    wins = (logits[:, 2] >= logits[:, 0]).tolist()     # positive vs negative; neutral plays no part
+    truth = (mosi["sentiment"] >= 0).tolist()
+    assert report["mosi_test"]["acc2_has0"] == round(accuracy_score(truth, wins), 4)
+    assert report["mosi_test"]["f1_has0"] == round(f1_score(truth, wins, average="weighted"), 4)
+    nonzero = mosi["sentiment"] != 0
+    assert report["mosi_test"]["acc2_non0"] == round(accuracy_score(
+        (mosi["sentiment"][nonzero] > 0).tolist(), [w for w, k in zip(wins, nonzero) if k]), 4)
+
+
+def test_mosi_scores_by_hand():
+    from melt.pretrain.pretrain_text import mosi_binary
+
+    # scores 2, 0, -1, -2 with predictions pos, neg, neg, pos: has-0 truth pos, pos, neg, neg → 2 of 4 right;
+    # non-0 drops the 0 → truth pos, neg, neg vs pos, neg, pos → 2 of 3
+    m = mosi_binary([2.0, 0.0, -1.0, -2.0], [True, False, False, True])
+    assert m["acc2_has0"] == 0.5 and m["acc2_non0"] == round(2 / 3, 4)
+    assert m["f1_has0"] == 0.5
 
 
 def test_one_mlflow_run_with_params_loss_per_epoch_and_metrics(trained):

@@ -144,6 +144,10 @@ class TextParams(Section):
                                            "spreads training over GPUs); `cpu` forces the CPU.")
     scratch: ScratchModelParams = Field(default_factory=ScratchModelParams,
                                         description="The offline model used when `text.model` is `scratch`.")
+    mosi_csv: Path | None = Field(
+        None, description="CMU-MOSI test segments as a CSV with columns `text` (the transcript) and `sentiment` "
+        "(the opinion score in [-3, 3]): when set, a sentiment model is also scored on binary sentiment (Acc-2 and "
+        "weighted F1, with and without the score-0 segments; docs/pretrain.md). null = not scored.")
     mlflow_tracking_uri: str | None = Field(
         None, description="null: $MLFLOW_TRACKING_URI, else `sqlite:///<repository root>/mlflow.db`.")
     mlflow_experiment: str = Field("melt-pretrain", description="MLflow experiment of the text models.")

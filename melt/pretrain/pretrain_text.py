@@ -92,6 +92,32 @@ def save_model(model, tokenizer, out: Path) -> None:
             write_bytes(out / path.name, path.read_bytes())
 
 
+def load_mosi(path: Path) -> tuple[list[str], list[float]]:
+    table = pd.read_csv(path, keep_default_na=False)
+    missing = {"text", "sentiment"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)} (text.mosi_csv: text, sentiment in [-3, 3])")
+    scores_ = pd.to_numeric(table["sentiment"], errors="coerce")
+    bad = scores_.isna() | (scores_.abs() > 3)
+    if bad.any():
+        row = int(bad.idxmax())
+        raise ValueError(f"{path}: row {row + 2}: sentiment {table['sentiment'].iloc[row]!r} is not a number in [-3, 3]")
+    return table["text"].astype(str).tolist(), scores_.tolist()
+
+
+def mosi_binary(scores_: list[float], positive_wins: list[bool]) -> dict:
+    """CMU-MOSI's binary sentiment as the literature reports it: `has0` (score >= 0 is positive) over every
+    segment, `non0` over the segments with a non-zero score; accuracy and weighted F1."""
+    out = {"n": len(scores_)}
+    for name, keep, truth in (("has0", [True] * len(scores_), [s >= 0 for s in scores_]),
+                              ("non0", [s != 0 for s in scores_], [s > 0 for s in scores_])):
+        y = [t for t, k in zip(truth, keep) if k]
+        p = [w for w, k in zip(positive_wins, keep) if k]
+        out[f"acc2_{name}"] = round(float(accuracy_score(y, p)), 4) if y else None
+        out[f"f1_{name}"] = round(float(f1_score(y, p, average="weighted", zero_division=0)), 4) if y else None
+    return out
+
+
 def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepared_test: str | Path = "data/prepared/test.csv",
                   models_dir: str | Path = "models/text", metrics_path: str | Path = "metrics/pretrain_text.json",
                   report_dir: str | Path = "reports", corpus: str = "", progress: bool = False, track: bool = True) -> dict:
@@ -147,6 +173,14 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
 
         report["meld_test_vader"] = {"annotator": VADER_ID, **scores(meld_true, [vader_label(t) for t in meld_texts],
                                                                      classes)}
+    if text.mosi_csv is not None and labels == "sentiment":
+        from melt.pretrain.text_model import predict_logits
+
+        mosi_texts, mosi_scores = load_mosi(Path(text.mosi_csv))
+        logits = predict_logits(model, tokenizer, mosi_texts, text.max_length)
+        # a 3-way model answers a binary question by comparing its positive and negative logits
+        wins = (logits[:, classes.index("positive")] >= logits[:, classes.index("negative")]).tolist()
+        report["mosi_test"] = mosi_binary(mosi_scores, wins)
     headline = {"heldout_macro_f1": heldout_scores["macro_f1"], "heldout_acc": heldout_scores["acc"],
                 "meld_macro_f1": meld_scores["macro_f1"], "meld_acc": meld_scores["acc"]}
     if accelerator.is_main_process:
@@ -165,6 +199,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
                   report_dir / "pretrain_text" / "meld_confusion.csv")
         write_json(metrics_path, headline)
     if run:
+        mosi = {f"mosi_{k}": v for k, v in report.get("mosi_test", {}).items() if k != "n" and v is not None}
         run.finish({**headline, "heldout_weighted_f1": heldout_scores["weighted_f1"],
-                    "meld_weighted_f1": meld_scores["weighted_f1"]})
+                    "meld_weighted_f1": meld_scores["weighted_f1"], **mosi})
     return report

@@ -69,16 +69,21 @@ def schedule(text: TextParams) -> tuple[float, int, int]:
 
 
 @torch.inference_mode()
-def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> list[int]:
-    """Class index per text (argmax of the logits)."""
+def predict_logits(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> torch.Tensor:
+    """(N, classes) logits."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_length,
                         return_tensors="pt").to(device)
-        out.extend(model(**enc).logits.argmax(-1).tolist())
-    return out
+        out.append(model(**enc).logits.float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, model.config.num_labels)
+
+
+def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> list[int]:
+    """Class index per text (argmax of the logits)."""
+    return predict_logits(model, tokenizer, texts, max_length, batch_size).argmax(-1).tolist()
 
 
 @torch.inference_mode()
