@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/annotate_throughput.py [--requests 2000] [--naive 50] [--cached 10000]
 
 The server runs in its own process (200 ms latency, 3,000 RPM as a one-second token bucket).
-Each engine run is a fresh child process, so its peak RSS is its own. Prints, in one run: a naive
-sequential `openai` loop, the engine without faults, with 5% 429 + 2% 500 + 1% malformed (429s
-carrying Retry-After, then retry-after-ms), and a fully cached re-run of --cached requests.
+Each engine run is a fresh child process with its own answer store, so its peak RSS is its own.
+Prints, in one run: a naive sequential `openai` loop, the engine without faults, with 5% 429 + 2%
+500 + 1% malformed (429s carrying Retry-After, then retry-after-ms; every 429 pauses the whole run
+for that long, as a provider's account-wide limit asks), a client whose rpm is set above the
+server's (every 429 comes from the server's own bucket), and a fully cached re-run of --cached
+requests (store lookups, the snapshot's import check and its rewrite included).
 The limit is min(rpm/60, concurrency/latency) = 50 req/s.
 """
 
@@ -58,17 +61,19 @@ def make_prompts(root: Path, n: int, base_url: str) -> Path:
 def engine_params(base_url: str, **kw):
     from melt.annotate.params import AnnotateParams
     return AnnotateParams(**{"backend": "openai", "base_url": base_url, "concurrency": CONCURRENCY, "rpm": RPM,
-                             "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, **kw})
+                             "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, "backoff_max_s": 30.0, **kw})
 
 
 def child(args) -> None:
     """One engine run (in a fresh process): prints its metrics, elapsed time and peak RSS as JSON."""
     from melt.annotate.run import annotate
     work = Path(args.work)
-    params = engine_params(args.base_url, **json.loads(args.params))
+    params = engine_params(args.base_url, store=str(work / args.cache / "store"), **json.loads(args.params))
     started = time.perf_counter()
-    m = annotate(params, work / "prompts", work / "out", work / args.cache, work / "metrics.json", progress=False)
+    out = annotate(params, work / "prompts", work / "out", work / args.cache / "snapshot", work / "report.json",
+                   work / "metrics.json", progress=False)
     elapsed = time.perf_counter() - started
+    m = {**out["metrics"], "status_ok": out["report"]["status"]["ok"]}
     # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into ru_maxrss across exec.
     hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print(json.dumps({"elapsed": elapsed, "metrics": m, "peak_rss_mb": hwm_kb / 1024}))
@@ -115,13 +120,14 @@ def main() -> None:
             rate = naive(base, tmp / "main/prompts", args.naive)
             print(f"naive sequential openai loop ({args.naive} requests): {rate:6.2f} req/s = {rate / LIMIT:.2f} of limit")
 
-            scenarios = [("engine, no faults", {}),
-                         ("engine, 5% 429 (Retry-After: 1) + 2% 500 + 1% malformed", {**FAULTS, "retry_after": "s"}),
+            scenarios = [("engine, no faults", {}, {}),
+                         ("engine, 5% 429 (Retry-After: 1) + 2% 500 + 1% malformed", {**FAULTS, "retry_after": "s"}, {}),
                          ("engine, 5% 429 (retry-after-ms: 250) + 2% 500 + 1% malformed",
-                          {**FAULTS, "retry_after": "ms", "retry_after_value": 0.25})]
-            for i, (name, faults) in enumerate(scenarios):
+                          {**FAULTS, "retry_after": "ms", "retry_after_value": 0.25}, {}),
+                         ("engine with rpm 6000 against the server's 3000 (429s from its bucket)", {}, {"rpm": 2 * RPM})]
+            for i, (name, faults, client) in enumerate(scenarios):
                 post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM, "seed": i, **faults})
-                r = run_engine(base, tmp / "main", f"cache{i}")
+                r = run_engine(base, tmp / "main", f"cache{i}", **client)
                 s, m = get(base, "/_stats"), r["metrics"]
                 rate = args.requests / r["elapsed"]
                 lost = args.requests - m["status_ok"]
