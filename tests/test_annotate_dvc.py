@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -137,3 +135,33 @@ def test_fresh_clone_imports_the_pulled_snapshot_before_asking(tmp_path):
         assert metrics["cache_hits"] == N and metrics["requests_sent"] == N
     assert '"imported_from_snapshot": 15' in out
     assert len(AnswerStore(clone / "cache/llm-store")) == 2 * N and len(snapshot_records(clone)) == 2 * N
+
+
+def _out_hashes(repo: Path) -> dict[str, str]:
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {o["path"]: o["md5"] for name in ("prompts", "annotate") for o in stages[name]["outs"]}
+
+
+def test_identical_inputs_give_identical_outputs(tmp_path):
+    """Two fresh copies, the first run twice (the second time from clean, answers from its store): prompts,
+    annotations, snapshot and report hash the same; only this run's counters (metrics) differ. The answers
+    come over HTTP, so each copy's purchase has its own latencies (kept in the store, not in the outputs)."""
+    with LLMServer(Faults(latency_s=0.02)) as srv:
+        annotate = {"backend": "openai", "base_url": srv.base_url, "concurrency": 3}
+        first, second = tiny_repo(tmp_path / "a", annotate=annotate), tiny_repo(tmp_path / "b", annotate=annotate)
+        run(["dvc", "repro", "annotate"], first)
+        once = _out_hashes(first)
+        metrics_once = json.loads((first / "metrics/annotate.json").read_text())
+        for out in ("data/prompts", "data/annotations", "cache/llm", "reports", "metrics/annotate.json"):
+            path = first / out
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        run(["dvc", "repro", "annotate"], first)
+        twice = _out_hashes(first)
+        metrics_twice = json.loads((first / "metrics/annotate.json").read_text())
+        run(["dvc", "repro", "annotate"], second)
+        assert srv.chat_requests == 2 * N   # the second copy bought its own answers
+    assert metrics_once["requests_sent"] == N and metrics_twice == {**metrics_once, "requests_sent": 0, "cache_hits": N, "cost_usd": 0.0}
+    other = _out_hashes(second)
+    for path in once:
+        if path != "metrics/annotate.json":
+            assert once[path] == twice[path] == other[path], path

@@ -30,7 +30,6 @@ class Reply:
     raw: str | None
     prompt_tokens: int
     completion_tokens: int
-    latency_s: float
     attempts: int        # HTTP attempts this answer took (1 = no retry)
 
 
@@ -139,7 +138,7 @@ class OfflineBackend:
         self.answer, self.model = answer, model
 
     async def complete(self, prompt: dict, body: dict) -> Reply:
-        return Reply(self.answer(prompt), 0, 0, 0.0, 1)
+        return Reply(self.answer(prompt), 0, 0, 1)
 
     async def aclose(self) -> None:
         pass
@@ -174,7 +173,6 @@ class OpenAIBackend:
             await self.rpm.acquire()
             await self.tpm.acquire(tokens)
             await self.gate.wait()   # a 429 may have closed the gate while this task waited for the limiter
-            started = time.monotonic()
             try:
                 resp = await self.client.chat.completions.create(**body)
             except openai.APIStatusError as err:
@@ -199,7 +197,7 @@ class OpenAIBackend:
                 usage = resp.usage
                 content = resp.choices[0].message.content if resp.choices else None
                 return Reply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                             round(time.monotonic() - started, 4), attempt)
+                             attempt)
             if attempt > p.max_retries:
                 raise RetriesExhausted(f"gave up after {attempt} attempts; last: {last_error}", attempt)
             if delay:

@@ -175,7 +175,7 @@ def _merge(client, batch, owners: dict[str, str], store: AnswerStore, params: An
             choices = body.get("choices") or [{}]
             usage = body.get("usage") or {}
             reply = Reply((choices[0].get("message") or {}).get("content"), usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0), 0.0, 1)
+                          usage.get("completion_tokens", 0), 1)
             stats.answers_received += 1
             stats.prompt_tokens += reply.prompt_tokens
             stats.completion_tokens += reply.completion_tokens

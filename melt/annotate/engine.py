@@ -56,9 +56,10 @@ def cost_of(params: AnnotateParams, model: str, prompt_tokens: int, completion_t
 
 
 def store_record(backend: str, model: str, reply) -> dict:
-    """An answer as stored: what it cost when bought (latency, HTTP attempts) is fixed once stored."""
+    """An answer as stored: what was answered and its tokens. How the purchase went (latency, retries) is
+    the run's business (the log): the same answer bought twice is the same record, hence the same snapshot."""
     return {"backend": backend, "model": model, "raw": reply.raw, "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens, "latency_s": reply.latency_s, "attempts": reply.attempts}
+            "completion_tokens": reply.completion_tokens}
 
 
 def next_needed(prompt: dict, store: AnswerStore, max_invalid_retries: int,
