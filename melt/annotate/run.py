@@ -13,12 +13,13 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from melt.annotate.backends import OfflineBackend, OpenAIBackend, estimate_prompt_tokens
-from melt.annotate.engine import Engine, Progress, Stats, cost_of, next_needed, resolve
+from melt.annotate.engine import Check, Engine, Progress, Stats, cost_of, next_needed, resolve
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import effective_model, iter_prompts
+from melt.annotate.schema import check_answer
 from melt.annotate.snapshot import import_snapshot, write_snapshot
 from melt.annotate.store import AnswerStore, StoreError
 from melt.io import atomic_open, write_json
@@ -83,15 +84,19 @@ def dry_run(params: AnnotateParams, prompts_dir: Path, store: AnswerStore, split
             "estimated_cost_usd": round(cost, 4), "price_known": params.model in params.prices}
 
 
-def _fill(params: AnnotateParams, prompts_dir: Path, store: AnswerStore, splits, progress: Progress) -> Stats:
+def fill(params: AnnotateParams, requests: Callable[[], Iterable[dict]], store: AnswerStore, progress: Progress,
+         check: Check = check_answer, offline: OfflineBackend | None = None) -> Stats:
+    """Answer into the store every request (streamed by `requests()`) that the store does not settle.
+
+    Any prompt: `check` validates an answer, `offline` answers for the `offline` backend (default: MELT's)."""
     if params.backend == "openai-batch":
         from melt.annotate.batch import fill_batch
-        return fill_batch(lambda: iter_prompts(prompts_dir, splits), store, params, progress, store.root / "batches")
+        return fill_batch(requests, store, params, progress, store.root / "batches", check=check)
 
     async def go() -> Stats:
-        backend = OfflineBackend() if params.backend == "offline" else OpenAIBackend(params)
+        backend = (offline or OfflineBackend()) if params.backend == "offline" else OpenAIBackend(params)
         try:
-            return await Engine(backend, store, params, progress).fill(iter_prompts(prompts_dir, splits))
+            return await Engine(backend, store, params, progress, check).fill(requests())
         finally:
             await backend.aclose()
 
@@ -150,7 +155,7 @@ def annotate(params: AnnotateParams, prompts_dir="data/prompts", out_dir="data/a
         else:
             bar = Progress(_count_lines(prompts_dir, splits), progress)
             try:
-                stats = _fill(params, prompts_dir, store, splits, bar)
+                stats = fill(params, lambda: iter_prompts(prompts_dir, splits), store, bar)
             finally:
                 bar.close()
 
