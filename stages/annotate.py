@@ -6,10 +6,11 @@ import sys
 from melt.annotate.backends import FatalBackendError
 from melt.annotate.run import annotate
 from melt.annotate.store import StoreError
-from melt.config import stage_params
+from melt.annotate.params import AnnotateParams
+from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params().annotate
+    params = stage_params(annotate=AnnotateParams).annotate
     try:
         out = annotate(params)
     except (FatalBackendError, StoreError) as err:
