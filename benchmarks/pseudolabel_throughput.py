@@ -41,7 +41,8 @@ def one_run(tmp: Path, server, n: int, tag: str, store: Path) -> tuple[dict, flo
                                tpm=10_000_000, timeout_s=10, max_retries=8, backoff_base_s=0.05, backoff_max_s=1.0)
     out = tmp / tag
     started = time.monotonic()
-    summary = pseudolabel(params, "bench", transcripts, out, out / "m.json", out / "rep", store=store, progress=False)
+    summary = pseudolabel(params, "bench", transcripts, store=str(store), out_dir=out, metrics_path=out / "m.json",
+                          report_dir=out / "rep", progress=False)
     return summary, time.monotonic() - started
 
 

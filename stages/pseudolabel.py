@@ -1,17 +1,18 @@
-"""Stage `pseudolabel`: data/transcripts/{corpus}.csv → data/pseudolabels/{corpus}.csv (+ answers snapshot), metrics."""
+"""Stage `pseudolabel`: data/transcripts/{corpus}.csv → data/pseudolabels/{corpus}.csv, {corpus}_answers/ (snapshot)."""
 
 import sys
 
 from melt.annotate.backends import FatalBackendError
+from melt.annotate.params import AnnotateParams
 from melt.params_base import stage_params
 from melt.pretrain.params import PretrainParams, PseudolabelParams
 from melt.pretrain.pseudolabel import pseudolabel
 
 if __name__ == "__main__":
-    params = stage_params(pretrain=PretrainParams, pseudolabel=PseudolabelParams)
+    params = stage_params(pretrain=PretrainParams, pseudolabel=PseudolabelParams, annotate=AnnotateParams)
     corpus = params.pretrain.corpus.name
-    try:
-        s = pseudolabel(params.pseudolabel, corpus, f"data/transcripts/{corpus}.csv")
+    try:   # annotate.store: the one answer store both stages share
+        s = pseudolabel(params.pseudolabel, corpus, f"data/transcripts/{corpus}.csv", store=params.annotate.store)
     except FatalBackendError as err:
         sys.exit(f"pseudolabel: stopped: {err}")
     if s["dry_run"]:

@@ -9,13 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from melt.annotate.answers import check_one_word
 from melt.annotate.params import PromptsParams
 from melt.annotate.requests import write_prompts
 from melt.annotate.run import annotate
 from melt.pretrain.params import PseudolabelParams
 from melt.pretrain.pseudolabel import pseudolabel
-from melt.pretrain.sentiment import VADER_ID, vader_label
+from melt.pretrain.sentiment import VADER_ID, check_sentiment, vader_label
 from annotate_helpers import prepared_rows, server_params
 from llm_server import Faults
 from pretrain_helpers import SentimentServer
@@ -26,6 +25,12 @@ TEXTS = ["I love this, it is wonderful!", "The bus leaves at nine.", "This is aw
          "What a lovely surprise, thank you.", "My laptop crashed and I lost everything.", "The meeting is on Monday."]
 
 
+def snapshot_records(folder: Path) -> list[dict]:
+    """The answer records of a snapshot folder (the store's line format: key, checksum, JSON)."""
+    return [json.loads(line.split("\t", 2)[2]) for path in sorted(folder.glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def transcripts(tmp_path: Path, texts: list[str]) -> Path:
     path = tmp_path / "transcripts.csv"
     pd.DataFrame({"item_id": [f"item{i}" for i in range(len(texts))], "text": texts}).to_csv(path, index=False)
@@ -34,8 +39,9 @@ def transcripts(tmp_path: Path, texts: list[str]) -> Path:
 
 def run(tmp_path, params, texts, tag="out", store=None) -> tuple[pd.DataFrame, dict, dict]:
     out = tmp_path / tag
-    summary = pseudolabel(params, "corpus", transcripts(tmp_path, texts), out, out / "metrics.json", out / "rep",
-                          templates_dir=REPO / "prompts", store=store or tmp_path / "store", progress=False)
+    summary = pseudolabel(params, "corpus", transcripts(tmp_path, texts), store=str(store or tmp_path / "store"),
+                          out_dir=out, metrics_path=out / "metrics.json", report_dir=out / "rep",
+                          templates_dir=REPO / "prompts", progress=False)
     table = pd.read_csv(out / "corpus.csv", keep_default_na=False)
     return table, summary, json.loads((out / "rep" / "corpus.json").read_text())
 
@@ -44,7 +50,7 @@ def run(tmp_path, params, texts, tag="out", store=None) -> tuple[pd.DataFrame, d
                                         ("**positive**", "positive"), ("mostly positive", None), ("", None),
                                         ("positive, negative", None), ("joy", None), (None, None)])
 def test_one_word_answers(raw, label):
-    checked = check_one_word(raw, SENTIMENTS)
+    checked = check_sentiment(raw)
     assert checked.label == label
     assert (checked.error is None) == (label is not None)
 
@@ -55,7 +61,7 @@ def test_offline_vader_labels_through_the_engine(tmp_path):
     assert table["label"].tolist()[:3] == ["positive", "neutral", "negative"]   # hand-checked
     assert set(table["status"]) == {"ok"} and summary["requests_sent"] == len(TEXTS)
     assert report["model"] == VADER_ID and report["lexicon_or_heuristic_baseline"] is True
-    snapshot = [json.loads(line) for line in (tmp_path / "out" / "corpus_answers.jsonl").read_text().splitlines()]
+    snapshot = snapshot_records(tmp_path / "out" / "corpus_answers")
     assert sorted(r["raw"] for r in snapshot) == sorted(table["label"])
     again, summary2, _ = run(tmp_path, PseudolabelParams(), TEXTS, tag="again")
     assert summary2["requests_sent"] == 0 and summary2["cache_hits"] == len(TEXTS)
@@ -79,7 +85,7 @@ def test_llm_answers_outside_the_label_set_are_reasked_then_recorded(tmp_path):
     assert report["not_labelled"] == [{"item_id": "item3", "status": "invalid",
                                        "error": by_id.loc["item3", "error"]}]
     # cost of the answers used: the server's token counts × the gpt-3.5-turbo price (USD per 1M tokens)
-    answers = [json.loads(line) for line in (tmp_path / "out" / "corpus_answers.jsonl").read_text().splitlines()]
+    answers = snapshot_records(tmp_path / "out" / "corpus_answers")
     expected = sum(a["prompt_tokens"] * 0.50 + a["completion_tokens"] * 1.50 for a in answers) / 1e6
     assert report["cost_usd"] == pytest.approx(expected, abs=1e-6) and expected > 0
 
@@ -100,15 +106,18 @@ def test_a_prompt_asked_by_annotate_and_pseudolabel_is_paid_once(tmp_path):
             rows.iloc[:0].to_csv(prepared / f"{split}.csv", index=False)
         write_prompts(prepared, tmp_path / "prompts", PromptsParams(template="shared"), annotate_params,
                       templates_dir=templates)
-        shared = {k: v for k, v in annotate_params.model_dump().items() if k not in ("labels_files", "prices")}
+        shared = {k: v for k, v in annotate_params.model_dump().items() if k not in ("labels_files", "prices", "store")}
         params = PseudolabelParams(**shared, template="shared", labels="emotion")
         out = tmp_path / "pl"
-        pseudolabel(params, "corpus", transcripts(tmp_path, rows["Utterance"].tolist()[:3]), out, out / "m.json",
-                    out / "rep", templates_dir=templates, store=store, progress=False)
+        pseudolabel(params, "corpus", transcripts(tmp_path, rows["Utterance"].tolist()[:3]), store=str(store),
+                    out_dir=out, metrics_path=out / "m.json", report_dir=out / "rep", templates_dir=templates,
+                    progress=False)
         assert server.chat_requests == 3
-        metrics = annotate(annotate_params, tmp_path / "prompts", tmp_path / "annotations", store,
-                           tmp_path / "annotate.json", progress=False)
+        result = annotate(annotate_params.model_copy(update={"store": str(store)}), tmp_path / "prompts",
+                          tmp_path / "annotations", tmp_path / "snapshot", tmp_path / "report.json",
+                          tmp_path / "annotate.json", progress=False)
         assert server.chat_requests == 5          # only the two utterances pseudolabel did not ask
+    metrics = result["metrics"]
     assert metrics["cache_hits"] == 3 and metrics["requests_sent"] == 2
     labels = pd.read_csv(out / "corpus.csv", keep_default_na=False)["label"].tolist()
     annotated = [json.loads(line)["label"] for line in (tmp_path / "annotations" / "train.jsonl").read_text().splitlines()]

@@ -69,6 +69,8 @@ class PseudolabelParams(AnnotateParams):
 
     Only the defaults differ from `annotate`: the paper's LLM (GPT-3.5-turbo) and a one-word answer."""
 
+    store: None = Field(None, description="Not used: pseudo-labels share the repository's one answer store, "
+                        "`annotate.store`.")
     template: str = Field(
         "merits-sentiment-v1", pattern=r"^[A-Za-z0-9._-]+$",
         description="Prompt template `prompts/<template>.txt`: `merits-sentiment-v1` (the paper's 3-way "
