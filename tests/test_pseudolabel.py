@@ -122,3 +122,19 @@ def test_a_prompt_asked_by_annotate_and_pseudolabel_is_paid_once(tmp_path):
     labels = pd.read_csv(out / "corpus.csv", keep_default_na=False)["label"].tolist()
     annotated = [json.loads(line)["label"] for line in (tmp_path / "annotations" / "train.jsonl").read_text().splitlines()]
     assert labels == annotated[:3]                 # the same stored answers, validated the same way
+
+
+def test_a_fresh_clone_pays_nothing_again(tmp_path):
+    """The DVC snapshot of the answers used seeds an empty store (a fresh clone after `dvc pull`)."""
+    import shutil
+
+    with SentimentServer() as server:
+        params = PseudolabelParams(**server_params(server).model_dump(
+            exclude={"model", "temperature", "max_tokens", "response_format", "prices", "store"}))
+        table, first, _ = run(tmp_path, params, TEXTS)
+        shutil.rmtree(tmp_path / "store")                      # the clone has the snapshot, not the store
+        again, second, _ = run(tmp_path, params, TEXTS)         # same out dir: its snapshot is imported first
+        assert server.chat_requests == len(TEXTS)
+    assert first["requests_sent"] == len(TEXTS) and second["requests_sent"] == 0
+    assert second["imported_from_snapshot"] == len(TEXTS)
+    assert again.equals(table)
