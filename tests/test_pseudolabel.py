@@ -20,7 +20,6 @@ from llm_server import Faults
 from pretrain_helpers import SentimentServer
 
 REPO = Path(__file__).resolve().parents[1]
-SENTIMENTS = ["negative", "neutral", "positive"]
 TEXTS = ["I love this, it is wonderful!", "The bus leaves at nine.", "This is awful and I hate it.",
          "What a lovely surprise, thank you.", "My laptop crashed and I lost everything.", "The meeting is on Monday."]
 

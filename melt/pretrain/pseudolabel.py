@@ -29,7 +29,7 @@ from melt.annotate.schema import check_answer
 from melt.annotate.snapshot import import_snapshot, write_snapshot
 from melt.annotate.store import AnswerStore
 from melt.io import write_csv, write_json
-from melt.pretrain.params import SENTIMENTS, PseudolabelParams
+from melt.pretrain.params import PseudolabelParams
 from melt.pretrain.sentiment import VADER_ID, check_sentiment, vader_label
 
 COLUMNS = ["item_id", "text", "label", "status", "valid_samples", "votes", "answer", "error"]

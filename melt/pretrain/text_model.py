@@ -7,7 +7,6 @@ Hub model (`AutoModelForSequenceClassification.from_pretrained`, `AutoTokenizer.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import torch
