@@ -44,7 +44,7 @@ def get(base: str, path: str) -> dict:
 def make_prompts(root: Path, n: int, base_url: str) -> Path:
     import pandas as pd
 
-    from melt.annotate.params import AnnotateParams, PromptsParams
+    from melt.annotate.params import PromptsParams
     from melt.annotate.requests import write_prompts
 
     prepared = root / "prepared"

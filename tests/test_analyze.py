@@ -4,7 +4,6 @@ each checked against an independent computation on the same files."""
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from itertools import permutations
 from pathlib import Path
@@ -17,7 +16,6 @@ from sklearn.metrics import cohen_kappa_score
 from derive_fixtures import (import_labels_files, record, released_melt_files, write_annotations, write_jsonl,
                              write_prepared)
 from melt.analysis import analyze, derive
-from melt.analysis.layout import RELEASED_COLUMNS
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.data.labels import EMOTIONS
 

@@ -88,7 +88,8 @@ def dvc_cache_objects(repo: Path) -> dict[str, str]:
     return objects
 
 
-@pytest.mark.parametrize("mode", ["copy", "hardlink", "symlink"])
+# copy (the default reflink,copy falls back to it on this filesystem) is what every other DVC test uses
+@pytest.mark.parametrize("mode", ["hardlink", "symlink"])
 def test_any_dvc_cache_type_leaves_dvc_cache_intact(tmp_path, mode):
     repo = tiny_repo(tmp_path)
     run(["dvc", "config", "cache.type", mode], repo)
