@@ -72,17 +72,19 @@ def test_queued_experiments_pay_once_for_the_workspace(tmp_path):
 
 
 def _exp_processes(name: str) -> list[int]:
-    """Pids of `stages/annotate.py` processes that DVC started for experiment `name` (found by its environment)."""
+    """Pids of the Python processes running `stages/annotate.py` that DVC started for experiment `name` (found by its
+    environment). The `sh -c` wrapper DVC may start around it (some shells do not exec the last command) is left out."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes()
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"stages/annotate.py" in cmdline and f"DVC_EXP_NAME={name}".encode() in environ:
+        is_python = b"python" in Path(argv[0].decode(errors="replace")).name.encode()
+        if is_python and any(b"stages/annotate.py" in a for a in argv) and f"DVC_EXP_NAME={name}".encode() in environ:
             pids.append(int(proc.name))
     return pids
 
