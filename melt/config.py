@@ -14,6 +14,7 @@ from melt.acoustics.params import AcousticsParams
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
+from melt.erc.params import ErcParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
@@ -43,6 +44,9 @@ class Params(Section):
     study: StudyParams = Field(default_factory=StudyParams, description=(
         "Stages `study_set`, `study_report`, `review_apply` and the `melt-study` app: the preference test and "
         "the review of disagreements (docs/study.md)."))
+    erc: ErcParams = Field(default_factory=ErcParams, description=(
+        "Stages `erc_data`, `erc_embed`, `erc_train`, `erc_evaluate`, `erc_report`: dialogue-level speech–text "
+        "emotion recognition, MERITS-L part 2 (docs/erc.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:

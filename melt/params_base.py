@@ -17,7 +17,7 @@ from melt.io import read_yaml
 
 # Top-level sections of params.yaml (a test checks this equals melt.config.Params): a typo such as
 # `anotate:` stops every stage, not only the one that would have read it.
-SECTIONS = ("data", "prepare", "prompts", "annotate", "derive", "analyze", "publish", "acoustics", "ser", "study")
+SECTIONS = ("data", "prepare", "prompts", "annotate", "derive", "analyze", "publish", "acoustics", "ser", "study", "erc")
 
 
 class Section(BaseModel):
