@@ -83,7 +83,7 @@ def predict_dialogue(turns: Sequence[tuple[str | None, str | None, str | None]],
     classes = config["classes"]
     out = []
     for i, p in enumerate(probs["fusion"]):
-        why = source[i] if reasons[i] is None or source[i] == "fusion" else f"{source[i]} ({reasons[i]})"
+        why = source[i] if reasons[i] is None or source[i] == "fusion" else f"{source[i].split(':')[0]} ({reasons[i]})"
         if np.isnan(p).any():
             out.append({"label": None, "probabilities": {}, "source": why})
         else:

@@ -36,6 +36,15 @@ def weighted_f1(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, classes: tup
 def fit(model: torch.nn.Module, epoch_batches: Callable[[torch.Generator], Iterator], validate: Callable[[], float],
         schedule: Schedule, seed: int, name: str, log: EpochLog | None = None) -> tuple[list[dict], int]:
     """Adam on cross-entropy; returns the history and the chosen epoch (its weights are loaded into `model`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # small matmuls: threads cost more than they save (2x slower with 2); also bit-stable
+    try:
+        return _fit(model, epoch_batches, validate, schedule, seed, name, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(model, epoch_batches, validate, schedule, seed, name, log):
     optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
     generator = torch.Generator().manual_seed(seed)
     history, best = [], (-1.0, -1, None)
@@ -157,16 +166,11 @@ def train_fusion(data: DialogueSet, ctx: dict[str, torch.Tensor], erc: ErcParams
 
 def train_hierarchy(data: DialogueSet, erc: ErcParams, log: EpochLog | None = None) -> tuple[ErcModels, dict, dict]:
     """All three stages; returns (models, history per stage, chosen epoch per stage)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small matmuls: threads cost more than they save; one thread is also bit-stable
-    try:
-        history, chosen, utterance, dialogue, ctx = {}, {}, {}, {}, {}
-        for m in ("text", "audio"):
-            utterance[m], history[f"stage1_{m}"], chosen[f"stage1_{m}"] = train_utterance(data, m, erc, log)
-            reps, _ = utterance_outputs(utterance[m], data.modalities[m].x, data.modalities[m].ok)
-            dialogue[m], history[f"stage2_{m}"], chosen[f"stage2_{m}"] = train_dialogue(data, m, reps, erc, log)
-            ctx[m], _ = dialogue_outputs(dialogue[m], reps, data.modalities[m].ok, data.dialogues)
-        fusion, history["stage3_fusion"], chosen["stage3_fusion"] = train_fusion(data, ctx, erc, log)
-    finally:
-        torch.set_num_threads(threads)
+    history, chosen, utterance, dialogue, ctx = {}, {}, {}, {}, {}
+    for m in ("text", "audio"):
+        utterance[m], history[f"stage1_{m}"], chosen[f"stage1_{m}"] = train_utterance(data, m, erc, log)
+        reps, _ = utterance_outputs(utterance[m], data.modalities[m].x, data.modalities[m].ok)
+        dialogue[m], history[f"stage2_{m}"], chosen[f"stage2_{m}"] = train_dialogue(data, m, reps, erc, log)
+        ctx[m], _ = dialogue_outputs(dialogue[m], reps, data.modalities[m].ok, data.dialogues)
+    fusion, history["stage3_fusion"], chosen["stage3_fusion"] = train_fusion(data, ctx, erc, log)
     return ErcModels(utterance, dialogue, fusion), history, chosen
