@@ -49,7 +49,7 @@ class ErcParams(Section):
     """Dialogue-level speech–text emotion recognition (MERITS-L part 2), docs/erc.md."""
 
     datasets: dict[Dataset, str] = Field(
-        default_factory=lambda: {"demo": "melt"},
+        default_factory=lambda: {"demo": "meld"},
         description="Dataset → label set; one model `models/erc/<dataset>_<labels>/` each. `demo` (the demo sitcom, "
                     "data.source demo) and `meld` (data.source meld): `melt` (llm_label) or `meld` (MELD's Emotion), "
                     "7 classes; `iemocap`: `emo4` (4 classes, happy + excited → joy); `cmumosi`: `binary` "
