@@ -122,6 +122,15 @@ def test_scores_equal_sklearn_on_the_written_predictions(trained):
                                   "uar": round(recall_score(y, p, labels=sorted(set(y)), average="macro"), 4)}
     report = json.loads((trained["report"] / "report.json").read_text())
     assert report["rows_scored"]["audio_utt"] == report["rows_scored"]["fusion"] - 1   # the turn without audio
+    table = pd.read_csv(trained["root"] / "erc" / "demo.csv")
+    counts = table[table["split"] == "train"]["label"].value_counts()
+    assert counts.iloc[0] > counts.iloc[1]                        # no tie in this fixture
+    y = list(predictions["label"].dropna())
+    chance = report["chance_majority_class"]
+    assert chance == {"class": counts.index[0], "weighted_f1": round(f1_score(y, [counts.index[0]] * len(y),
+                                                                             average="weighted"), 4),
+                      "acc": round(accuracy_score(y, [counts.index[0]] * len(y)), 4),
+                      "uar": round(1 / len(set(y)), 4)}
 
 
 def test_a_turn_without_audio_is_predicted_from_its_text(trained):

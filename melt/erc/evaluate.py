@@ -6,7 +6,7 @@ acc, uar} (melt.metrics; weighted F1 is ERC's usual metric); CMU-MOSI: × {acc2_
 left out). Each model is scored on the labelled test turns it can see (a turn without audio has no audio
 prediction; its fusion prediction comes from the text model, and the predictions file says so).
 `reports/erc/<dataset>_<labels>/predictions.csv`: one row per test turn; `report.json`: rows scored per model,
-classes, the epochs chosen on validation. The scores are also logged to the MLflow run that trained the checkpoint.
+classes, the epochs chosen on validation, and the chance baseline (always the majority training class). The scores are also logged to the MLflow run that trained the checkpoint.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ def score(dataset: str, truth: list[str], predicted: list[str], ratings: np.ndar
                                 weighted_f1=True)
     return {"acc2_has0": has0["acc"], "f1_has0": has0["f1_weighted"], "acc2_non0": nz["acc"],
             "f1_non0": nz["f1_weighted"]}
+
+
+def majority_class(data: DialogueSet) -> str:
+    """The most frequent training label (ties: the first class): the chance baseline of the report."""
+    train = data.y[data.rows("train")]
+    return data.classes[int(np.bincount(train[train >= 0], minlength=len(data.classes)).argmax())]
 
 
 def predictions_table(data: DialogueSet, probs: dict[str, np.ndarray], source: list[str], split: str) -> pd.DataFrame:
@@ -81,10 +87,14 @@ def evaluate(erc: ErcParams, dataset: str, model_dir: str | Path, tables_dir: st
         scores[model] = score(dataset, list(scored["label"]), list(scored[model]), ratings)
         rows[model] = len(scored)
     report_dir = Path(report_dir)
+    scored = table[table["label"].notna()]
+    ratings = data.turns.set_index("item_id").loc[scored["item_id"], "score"].to_numpy(dtype=float)
+    chance = score(dataset, list(scored["label"]), [majority_class(data)] * len(scored), ratings)
     write_json(metrics_path, scores)
     write_csv(table, report_dir / "predictions.csv")
     write_json(report_dir / "report.json", {"model": name, "classes": config["classes"], "rows_scored": rows,
                                             "test_turns": len(table), "chosen_epochs": config["chosen_epochs"],
+                                            "chance_majority_class": {"class": majority_class(data), **chance},
                                             "fusion_sources": table["fusion_source"].value_counts().sort_index().to_dict()})
     _log_to_mlflow(erc, model_dir, name, scores)
     return scores
