@@ -21,7 +21,7 @@ def test_demo_pipeline_outputs(reproduced):
     metrics = json.loads((reproduced / "metrics" / "erc" / "demo_meld.json").read_text())
     assert set(metrics) == set(MODELS) and all(set(v) == {"weighted_f1", "acc", "uar"} for v in metrics.values())
     headline = json.loads((reproduced / "metrics" / "erc.json").read_text())
-    assert headline == {"demo_meld": {"fusion": metrics["fusion"]["weighted_f1"],
+    assert headline == {"demo": {"fusion": metrics["fusion"]["weighted_f1"],
                                       "text": metrics["text_dialogue"]["weighted_f1"],
                                       "audio": metrics["audio_dialogue"]["weighted_f1"]}}
     assert sum(len(v) for v in headline.values()) <= HEADLINE_SHARE
@@ -69,5 +69,8 @@ def test_dvc_experiment_compares_label_sets(reproduced, tmp_path):
     shutil.copytree(reproduced, repo, symlinks=True)
     run(["dvc", "exp", "run", "-n", "melt-labels", "-S", "erc.datasets.demo=melt"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
-    names = json.dumps(shown)
-    assert "melt-labels" in names and "demo_melt" in names and "demo_meld" in names
+    revs = {r["name"]: r["data"] for baseline in shown for e in baseline.get("experiments") or [] for r in e["revs"]}
+    exp = revs["melt-labels"]
+    assert exp["params"]["params.yaml"]["data"]["erc"]["datasets"] == {"demo": "melt"}
+    assert set(exp["metrics"]["metrics/erc.json"]["data"]) == {"demo"}     # the same columns as the MELD baseline
+    assert (repo / "models" / "erc" / "demo_melt" / "config.json").is_file()

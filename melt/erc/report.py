@@ -1,7 +1,9 @@
 """The `erc_report` stage: every model's test scores beside the paper's, and the headline metrics.
 
-- `metrics/erc.json` (DVC metrics, `dvc exp show`): per model `<dataset>_<labels>`, the weighted F1 of `fusion`,
-  `text` (Stage II) and `audio` (Stage II); CMU-MOSI: its has-0 weighted F1.
+- `metrics/erc.json` (DVC metrics, `dvc exp show`): per dataset, the weighted F1 of `fusion`, `text` (Stage II) and
+  `audio` (Stage II) (CMU-MOSI: its has-0 weighted F1). Keyed by dataset, not by label set, so that experiments with
+  MELT and with MELD labels (`-S erc.datasets.demo=melt`) line up in the same columns; the label set is the
+  `erc.datasets.<dataset>` param column.
 - `metrics/erc_table.md` / `.csv`: the five models of every trained dataset in %, and the MERITS-L paper's
   numbers where the dataset and label set match.
 """
@@ -44,7 +46,7 @@ def write_report(erc: ErcParams, metrics_dir: str | Path, headline_path: str | P
             raise FileNotFoundError(f"{path}: missing (run erc_evaluate@{dataset})")
         scores = json.loads(path.read_text(encoding="utf-8"))
         metric = headline_metric(dataset)
-        headline[name] = {key: scores[model][metric] for key, model in HEADLINE.items()}
+        headline[dataset] = {key: scores[model][metric] for key, model in HEADLINE.items()}
         rows.append({"model": name, "source": "ours", "metric": metric,
                      **{m: round(100 * scores[m][metric], 2) for m in MODELS}})
         if (dataset, labels) in PAPER:
