@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/annotate_throughput.py [--requests 2000] [--naive 50] [--cached 10000]
 
 The server runs in its own process (200 ms latency, 3,000 RPM as a one-second token bucket).
-Each engine run is a fresh child process, so its peak RSS is its own. Prints, in one run: a naive
-sequential `openai` loop, the engine without faults, with 5% 429 + 2% 500 + 1% malformed (429s
-carrying Retry-After, then retry-after-ms), and a fully cached re-run of --cached requests.
+Each engine run is a fresh child process with its own answer store, so its peak RSS is its own.
+Prints, in one run: a naive sequential `openai` loop, the engine without faults, with 5% 429 + 2%
+500 + 1% malformed (429s carrying Retry-After, then retry-after-ms; every 429 pauses the whole run
+for that long, as a provider's account-wide limit asks), a client whose rpm is set above the
+server's (every 429 comes from the server's own bucket), and a fully cached re-run of --cached
+requests (store lookups, the snapshot's import check and its rewrite included).
 The limit is min(rpm/60, concurrency/latency) = 50 req/s.
 """
 
@@ -58,17 +61,19 @@ def make_prompts(root: Path, n: int, base_url: str) -> Path:
 def engine_params(base_url: str, **kw):
     from melt.annotate.params import AnnotateParams
     return AnnotateParams(**{"backend": "openai", "base_url": base_url, "concurrency": CONCURRENCY, "rpm": RPM,
-                             "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, **kw})
+                             "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, "backoff_max_s": 30.0, **kw})
 
 
 def child(args) -> None:
     """One engine run (in a fresh process): prints its metrics, elapsed time and peak RSS as JSON."""
     from melt.annotate.run import annotate
     work = Path(args.work)
-    params = engine_params(args.base_url, **json.loads(args.params))
+    params = engine_params(args.base_url, store=str(work / args.cache / "store"), **json.loads(args.params))
     started = time.perf_counter()
-    m = annotate(params, work / "prompts", work / "out", work / args.cache, work / "metrics.json", progress=False)
+    out = annotate(params, work / "prompts", work / "out", work / args.cache / "snapshot", work / "report.json",
+                   work / "metrics.json", progress=False)
     elapsed = time.perf_counter() - started
+    m = {**out["metrics"], "status_ok": out["report"]["status"]["ok"]}
     # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into ru_maxrss across exec.
     hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print(json.dumps({"elapsed": elapsed, "metrics": m, "peak_rss_mb": hwm_kb / 1024}))
@@ -88,6 +93,17 @@ def naive(base_url: str, prompts: Path, n: int) -> float:
     for body in bodies:
         client.chat.completions.create(**body)
     return n / (time.perf_counter() - started)
+
+
+def scenario(base: str, tmp: Path, n: int, i: int, name: str, faults: dict, client: dict) -> None:
+    post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM, "seed": i, **faults})
+    r = run_engine(base, tmp / "main", f"cache{i}", **client)
+    s, m = get(base, "/_stats"), r["metrics"]
+    rate = n / r["elapsed"]
+    lost = n - m["status_ok"]
+    print(f"{name}: {rate:6.2f} req/s = {rate / LIMIT:.3f} of limit; server requests {s['chat_requests']} "
+          f"= {s['chat_requests'] / n:.3f} x unique; outcomes {s['outcomes']}; "
+          f"prompts without a valid answer {lost}; peak RSS {r['peak_rss_mb']:.0f} MB")
 
 
 def main() -> None:
@@ -115,19 +131,12 @@ def main() -> None:
             rate = naive(base, tmp / "main/prompts", args.naive)
             print(f"naive sequential openai loop ({args.naive} requests): {rate:6.2f} req/s = {rate / LIMIT:.2f} of limit")
 
-            scenarios = [("engine, no faults", {}),
-                         ("engine, 5% 429 (Retry-After: 1) + 2% 500 + 1% malformed", {**FAULTS, "retry_after": "s"}),
+            scenarios = [("engine, no faults", {}, {}),
+                         ("engine, 5% 429 (Retry-After: 1) + 2% 500 + 1% malformed", {**FAULTS, "retry_after": "s"}, {}),
                          ("engine, 5% 429 (retry-after-ms: 250) + 2% 500 + 1% malformed",
-                          {**FAULTS, "retry_after": "ms", "retry_after_value": 0.25})]
-            for i, (name, faults) in enumerate(scenarios):
-                post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM, "seed": i, **faults})
-                r = run_engine(base, tmp / "main", f"cache{i}")
-                s, m = get(base, "/_stats"), r["metrics"]
-                rate = args.requests / r["elapsed"]
-                lost = args.requests - m["status_ok"]
-                print(f"{name}: {rate:6.2f} req/s = {rate / LIMIT:.3f} of limit; server requests {s['chat_requests']} "
-                      f"= {s['chat_requests'] / args.requests:.3f} x unique; outcomes {s['outcomes']}; "
-                      f"prompts without a valid answer {lost}; peak RSS {r['peak_rss_mb']:.0f} MB")
+                          {**FAULTS, "retry_after": "ms", "retry_after_value": 0.25}, {})]
+            for i, (name, faults, client) in enumerate(scenarios):
+                scenario(base, tmp, args.requests, i, name, faults, client)
 
             (tmp / "big").mkdir()
             make_prompts(tmp / "big", args.cached, base)
@@ -140,6 +149,9 @@ def main() -> None:
             s = get(base, "/_stats")
             print(f"fully cached re-run of {args.cached}: {r['elapsed']:.2f} s, server requests {s['chat_requests']}, "
                   f"cache hits {r['metrics']['cache_hits']}, peak RSS {r['peak_rss_mb']:.0f} MB")
+            # last, so that its storm of 429s cannot weigh on the other measurements
+            scenario(base, tmp, args.requests, len(scenarios),
+                     "engine with rpm 6000 against the server's 3000 (429s from its bucket)", {}, {"rpm": 2 * RPM})
     finally:
         server.terminate()
         server.wait()

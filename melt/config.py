@@ -62,17 +62,6 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(read_params_file(path), str(Path(path)))
 
 
-def full_stage_params(path: str | Path = "params.yaml") -> Params:
-    """Transitional: the whole file for a stage script (stops with the message, no traceback)."""
-    try:
-        return load_params(path)
-    except ParamsError as err:
-        raise SystemExit(f"error: {err}") from None
-
-
-stage_params = full_stage_params   # TODO(lead): stages move to melt.params_base.stage_params
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m melt.config --markdown | --yaml | --check [params.yaml]`."""
     import argparse

@@ -1,22 +1,31 @@
-"""Stage `annotate`: data/prompts → data/annotations/{split}.jsonl, cache/llm/, metrics/annotate.json."""
+"""Stage `annotate`: data/prompts + the answer store → data/annotations/, cache/llm/ (snapshot), reports/, metrics/."""
 
+import json
 import sys
 
 from melt.annotate.backends import FatalBackendError
 from melt.annotate.run import annotate
-from melt.config import stage_params
+from melt.annotate.store import StoreError
+from melt.annotate.params import AnnotateParams
+from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params().annotate
+    params = stage_params(annotate=AnnotateParams).annotate
     try:
-        m = annotate(params)
-    except FatalBackendError as err:
+        out = annotate(params)
+    except (FatalBackendError, StoreError) as err:
         sys.exit(f"annotate: stopped: {err}")
-    if m.get("dry_run"):
-        print(f"annotate (dry run, {m['model']}): {m['requests_to_send']} of {m['requests']} requests uncached, "
-              f"~{m['estimated_prompt_tokens']} prompt + {m['estimated_completion_tokens']} completion tokens, "
-              f"~${m['estimated_cost_usd']}" + ("" if m["price_known"] else " (no price for this model in annotate.prices)"))
+    m, report, run = out["metrics"], out["report"], out["run"]
+    for problem in run["snapshot_problems"]:
+        print(f"annotate: snapshot: {problem}", file=sys.stderr)
+    if report.get("dry_run"):
+        print(f"annotate (dry run, {params.model}): {m['requests_to_send']} of {m['requests']} requests not in the "
+              f"store, ~{report['estimated_prompt_tokens']} prompt + {report['estimated_completion_tokens']} "
+              f"completion tokens, ~${m['estimated_cost_usd']}"
+              + ("" if report["price_known"] else " (no price for this model in annotate.prices)"))
     else:
-        print(f"annotate ({m['backend']}): {m['requests']} requests, {m['cache_hits']} from cache, "
-              f"{m['requests_sent']} sent, {m['status_ok']} ok, {m['status_invalid']} invalid, "
-              f"{m['status_failed']} failed, ${m['cost_usd']}")
+        s = report["status"]
+        print(f"annotate ({report['backend']}, {report['model']}): {m['requests']} requests, {m['cache_hits']} from "
+              f"the store, {m['requests_sent']} sent, {s['ok']} ok, {s['invalid']} invalid, {s['failed']} failed, "
+              f"${m['cost_usd']} this run; snapshot {report['answers']} answers")
+    print("annotate: run " + json.dumps(run, sort_keys=True))

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.annotate.requests import write_prompts
-from melt.config import stage_params
+from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params()
+    params = stage_params(prompts=PromptsParams, annotate=AnnotateParams)
     counts = write_prompts(Path("data/prepared"), Path("data/prompts"), params.prompts, params.annotate)
     print(f"prompts ({params.prompts.template}, show {params.prompts.show!r}): "
           + ", ".join(f"{split} {n}" for split, n in counts.items()))

@@ -1,4 +1,4 @@
-"""Helpers of the annotate tests: tiny prepared splits → request files, params for the loopback server."""
+"""Helpers of the annotate tests: tiny prepared splits → request files, params for the loopback server, a run."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.annotate.requests import write_prompts
+from melt.annotate.run import annotate
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "prompts"
 
@@ -45,3 +47,43 @@ def server_params(server, **kw) -> AnnotateParams:
 
 def read_annotations(out_dir: Path, split: str = "train") -> list[dict]:
     return [json.loads(line) for line in (out_dir / f"{split}.jsonl").read_text().splitlines()]
+
+
+def run_annotate(root: Path, params: AnnotateParams, n: int | None = None, texts: list[str] | None = None,
+                 store: Path | None = None) -> dict:
+    """The stage's entry point on root/prompts (written first when `n` is given) with the store root/store.
+
+    Outputs: root/out (annotations), root/snapshot, root/report.json, root/metrics.json."""
+    if n is not None:
+        make_prompts(root, n, params, texts)
+    params = params.model_copy(update={"store": str(store or root / "store")})
+    return annotate(params, root / "prompts", root / "out", root / "snapshot", root / "report.json",
+                    root / "metrics.json", progress=False)
+
+
+def tiny_meld(root: Path) -> Path:
+    """MELD-format CSVs: train 10, dev 2, test 3 rows (dialogue i, utterance 0), two speakers."""
+    from conftest import meld_row, write_meld_csv
+    lines = ["I can't believe it, this is amazing!", "Please pass me the salt now.", "I am so sorry about that.",
+             "Why would you do that to me?", "That smells really gross today."]
+    for split, n in SPLIT_SIZES.items():
+        rows = [meld_row(i + 1, f"{lines[i % 5]} ({split} {i})", "Ana" if i % 2 else "Ben", i, 0, 10.0 + 3 * i,
+                         12.0 + 3 * i) for i in range(n)]
+        write_meld_csv(root / f"{split}_sent_emo.csv", rows)
+    return root
+
+
+SPLIT_SIZES = {"train": 10, "dev": 2, "test": 3}
+
+
+def set_params(repo: Path, **sections) -> None:
+    """Update sections of repo/params.yaml (nested keys as dicts)."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params.setdefault(section, {}).update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def tiny_meld_params(meld: Path) -> dict:
+    """params.yaml sections that run the pipeline on `tiny_meld` (every row kept)."""
+    return {"data": {"source": "meld", "meld_dir": str(meld)}, "prepare": {"min_speaker_utterances": 1}}

@@ -119,6 +119,7 @@ def import_labels_files(files: dict[str, Path], prepared_dir: Path, prompts_dir:
 
     params = AnnotateParams(backend="labels-file", labels_files=files)
     write_prompts(prepared_dir, prompts_dir, PromptsParams(), params, templates_dir=templates_dir)
-    annotate(params, prompts_dir=prompts_dir, out_dir=annotations_dir, cache_dir=work_dir / "cache",
+    annotate(params.model_copy(update={"store": str(work_dir / "store")}), prompts_dir=prompts_dir,
+             out_dir=annotations_dir, snapshot_dir=work_dir / "snapshot", report_path=work_dir / "annotate_report.json",
              metrics_path=work_dir / "annotate.json", progress=False)
     return params

@@ -1,11 +1,20 @@
 """A loopback OpenAI-compatible server for tests and benchmarks: real HTTP on 127.0.0.1 (uvicorn in a thread).
 
-Chat completions answer in the MELT JSON structure. Faults are injected by probability (seeded) or
-by a script applied to the next requests in order: 429 (+ Retry-After or retry-after-ms), 500,
-timeout (the answer comes after the client gave up), malformed JSON, out-of-set label, and 400/401/404.
-An optional token bucket of one second enforces an RPM limit with 429s, like a real provider.
+Chat completions answer in the MELT JSON structure (the context names the request's seed, so a
+test can tell whose answer a store holds). Faults are injected by probability (seeded) or by a
+script applied to the next requests in order: 429 (+ Retry-After or retry-after-ms), 408, 409, 500,
+`500-noretry` / `400-retry` (with `x-should-retry: false` / `true`), timeout (the answer comes after
+the client gave up), malformed JSON, out-of-set label, and 400/401/404. An optional token bucket of
+one second enforces an RPM limit with 429s, like a real provider.
 A line saying "answer <Word>" is obeyed (a prompt-injectable model). Batch API subset: files
 upload/content, batches create/list/retrieve. Every request is counted; nothing is written to disk.
+
+What tests observe on the server side, in its own clock and order: the arrival of every chat
+request (`arrivals`), the most requests in flight at once (`max_inflight`), and the pause each 429
+announced (`pauses`: from the moment the 429 left to the end of its Retry-After). `hold_429_inflight`
+holds an injected 429 until that many requests are in flight, so the others are surely on the wire
+when the client learns of the pause. `hold_seed` / `hold_after` answer only the first `hold_after`
+requests with that seed and keep the rest waiting (never answered), for kill tests.
 """
 
 from __future__ import annotations
@@ -51,6 +60,9 @@ class Faults:
     script: list[str] = field(default_factory=list)   # next requests' faults in order ("ok" for none)
     seed: int = 0
     batch_delay_s: float = 0.0      # a batch stays in_progress this long
+    hold_429_inflight: int = 0      # an injected 429 waits until this many requests are in flight
+    hold_seed: int | None = None    # requests with this seed beyond `hold_after` answers are never answered
+    hold_after: int = 0
 
 
 def content_key(body: dict) -> str:
@@ -72,6 +84,7 @@ class LLMServer:
         self.files: dict[str, tuple[str, bytes]] = {}
         self.batches: dict[str, dict] = {}
         self.batches_created = 0
+        self._init_observations()
         self._tokens = 0.0
         self._refilled = time.monotonic()
         self.app = Starlette(routes=[
@@ -100,6 +113,7 @@ class LLMServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def stop(self) -> None:
+        self.released.set()
         if self._server:
             self._server.should_exit = True
             self._thread.join(timeout=10)
@@ -109,6 +123,26 @@ class LLMServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def _init_observations(self) -> None:
+        self.inflight = 0
+        self.max_inflight = 0
+        self.arrivals: list[tuple[float, str, object]] = []   # (server monotonic time, content key, seed)
+        self.pauses: list[tuple[float, float]] = []           # (429 sent, end of its announced wait)
+        self.by_seed: Counter = Counter()                     # chat requests per body seed
+        self.answered_by_seed: Counter = Counter()
+        self.released = threading.Event()                     # set at stop(): held requests give up
+        self._answer_times: list[float] = []
+
+    def arrivals_during_pauses(self) -> int:
+        """Chat requests that arrived while a 429's announced wait was running (server clock)."""
+        with self.lock:
+            return sum(1 for t, _, _ in self.arrivals for start, end in self.pauses if start < t < end)
+
+    def answered_during_pauses(self) -> int:
+        """Answers the server sent during a 429's wait: tasks that were free to send again."""
+        with self.lock:
+            return sum(1 for t in self._answer_times for start, end in self.pauses if start < t < end)
 
     # ---- behaviour ---------------------------------------------------------------------------
     def _take_token(self) -> float:
@@ -152,7 +186,7 @@ class LLMServer:
         else:
             digest = hashlib.sha256(f"{utterance}|{body.get('seed')}".encode()).digest()
             label = LABELS[digest[0] % len(LABELS)]
-        answer = {"character": speaker, "context": f"{speaker} talks to a friend.",
+        answer = {"character": speaker, "context": f"{speaker} talks to a friend (seed {body.get('seed')}).",
                   "elements": {"emotion": label, "loudness": "loud", "pitch": "high-pitched",
                                "rhythm_speed": "fast", "emotional_impact": "lively"}}
         raw = json.dumps(answer)
@@ -178,7 +212,32 @@ class LLMServer:
         with self.lock:
             self.chat_requests += 1
             self.seen[key] += 1
+            self.by_seed[body.get("seed")] += 1
+            self.arrivals.append((time.monotonic(), key, body.get("seed")))
             self.authorizations.add(request.headers.get("authorization", ""))
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            return await self._chat(body, key)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    async def _hold(self) -> None:
+        released = self.released   # reset() swaps in a new event after setting this one
+        while not released.is_set():
+            await asyncio.sleep(0.05)
+
+    async def _chat(self, body: dict, key: str) -> Response:
+        f = self.faults
+        if f.hold_seed is not None and body.get("seed") == f.hold_seed:
+            with self.lock:
+                held = self.answered_by_seed[f.hold_seed] >= f.hold_after
+                if not held:
+                    self.answered_by_seed[f.hold_seed] += 1   # reserved: this one will be answered
+            if held:
+                await self._hold()
+                return self._error(503, "held by the test server")
         wait = self._take_token()
         if wait:
             self._count("rate_limited")
@@ -186,19 +245,27 @@ class LLMServer:
                                headers={"retry-after-ms": str(math.ceil(wait * 1000)), "retry-after": str(math.ceil(wait))})
         fault = self._pick_fault()
         self._count(fault)
-        f = self.faults
         if fault == "429":
             headers = {"s": {"retry-after": str(math.ceil(f.retry_after_value))},
                        "ms": {"retry-after-ms": str(int(f.retry_after_value * 1000))}, "none": {}}[f.retry_after]
+            while f.hold_429_inflight and self.inflight < f.hold_429_inflight and not self.released.is_set():
+                await asyncio.sleep(0.005)
+            with self.lock:
+                now = time.monotonic()
+                self.pauses.append((now, now + (f.retry_after_value if f.retry_after != "none" else 0.0)))
             return self._error(429, "Rate limit reached (injected)", headers=headers, code="rate_limit_exceeded")
-        if fault in ("400", "401", "404"):
-            msgs = {"400": "Invalid parameter", "401": "Incorrect API key provided", "404": "The model does not exist"}
-            return self._error(int(fault), msgs[fault])
+        if fault in ("400", "401", "404", "408", "409", "400-retry"):
+            msgs = {"400": "Invalid parameter", "401": "Incorrect API key provided", "404": "The model does not exist",
+                    "408": "Request timeout", "409": "Lock timeout", "400-retry": "Invalid parameter (retry me)"}
+            headers = {"x-should-retry": "true"} if fault == "400-retry" else None
+            return self._error(int(fault[:3]), msgs[fault], headers=headers)
         await asyncio.sleep(f.timeout_sleep_s if fault == "timeout" else f.latency_s)
-        if fault == "500":
-            return self._error(500, "The server had an error")
+        if fault in ("500", "500-noretry"):
+            headers = {"x-should-retry": "false"} if fault == "500-noretry" else None
+            return self._error(500, "The server had an error", headers=headers)
         with self.lock:
             self.answered[key] += 1
+            self._answer_times.append(time.monotonic())
         return JSONResponse(self.completion(body, fault))
 
     def _count(self, outcome: str) -> None:
@@ -210,6 +277,8 @@ class LLMServer:
             self.faults, self.rng = faults, random.Random(faults.seed)
             self.chat_requests = 0
             self.outcomes, self.seen, self.answered = Counter(), Counter(), Counter()
+            self.released.set()   # requests held under the old faults give up
+            self._init_observations()
             self._tokens, self._refilled = (faults.rpm or 0) / 60, time.monotonic()
 
     async def configure(self, request: Request) -> Response:
@@ -220,7 +289,7 @@ class LLMServer:
         with self.lock:
             return JSONResponse({"chat_requests": self.chat_requests, "outcomes": dict(self.outcomes),
                                  "unique": len(self.seen), "repeats": sum(c - 1 for c in self.seen.values()),
-                                 "answered": sum(self.answered.values())})
+                                 "answered": sum(self.answered.values()), "max_inflight": self.max_inflight})
 
     # ---- Batch API subset ----------------------------------------------------------------------
     def _file_object(self, file_id: str, purpose: str) -> dict:

@@ -1,101 +1,164 @@
-"""The engine over real HTTP: the `openai` client against the loopback server, one test per fault."""
+"""The engine over real HTTP: the `openai` client against the loopback server, one test per fault.
+
+No timing bounds: behaviour is read on the server (requests, order, in-flight count, arrivals during
+an announced pause) or on a virtual clock (the waits the client asked for)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 
 import pytest
 
-from annotate_helpers import make_prompts, read_annotations, server_params
+from annotate_helpers import make_prompts, read_annotations, run_annotate, server_params
 from llm_server import Faults, LLMServer
-from melt.annotate.backends import FatalBackendError
+from melt.annotate.backends import FatalBackendError, OpenAIBackend, PauseGate, RetriesExhausted, _limiter
+from melt.annotate.engine import NO_ANSWER
 from melt.annotate.params import AnnotateParams
-from melt.annotate.run import annotate
+from melt.annotate.requests import iter_prompts
 from melt.data.labels import EMOTIONS
 
 
-def run_annotate(tmp_path, params, n=5, texts=None, prompts=True):
-    if prompts:
-        make_prompts(tmp_path, n, params, texts)
-    return annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "metrics.json",
-                    progress=False)
-
-
-def test_answers_cached_and_rerun_free(tmp_path):
+def test_answers_stored_and_rerun_free(tmp_path):
     with LLMServer(Faults(latency_s=0.01)) as srv:
         params = server_params(srv, concurrency=3)
-        m = run_annotate(tmp_path, params, n=6)
-        assert srv.chat_requests == 6 and m["requests_sent"] == 6 and m["status_ok"] == 6
-        first = (tmp_path / "out/train.jsonl").read_bytes()
-        m2 = run_annotate(tmp_path, params, prompts=False)
+        out = run_annotate(tmp_path, params, n=6)
+        m = out["metrics"]
+        assert srv.chat_requests == 6 and m["requests_sent"] == 6 and out["report"]["status"]["ok"] == 6
+        first = {name: (tmp_path / name).read_bytes() for name in ("out/train.jsonl", "report.json", "snapshot/")
+                 if not name.endswith("/")}
+        snapshot = {p.name: p.read_bytes() for p in (tmp_path / "snapshot").iterdir()}
+        m2 = run_annotate(tmp_path, params)["metrics"]
         assert srv.chat_requests == 6 and m2["requests_sent"] == 0 and m2["cache_hits"] == 6
-        assert (tmp_path / "out/train.jsonl").read_bytes() == first   # byte-identical from the cache
+    for name, data in first.items():   # byte-identical from the store
+        assert (tmp_path / name).read_bytes() == data, name
+    assert {p.name: p.read_bytes() for p in (tmp_path / "snapshot").iterdir()} == snapshot
     recs = read_annotations(tmp_path / "out")
     assert [r["utterance_id"] for r in recs] == [0, 1, 2, 0, 1, 2]
     assert all(r["label"] in EMOTIONS and r["parsed"]["elements"]["emotion"].lower() == r["label"] for r in recs)
-    assert m["prompt_tokens"] > 0 and m["cost_usd"] > 0
-    assert json.loads((tmp_path / "metrics.json").read_text())["requests_sent"] == 0
+    assert all("latency_s" not in r and "attempts" not in r and r["asks"] == 1 for r in recs)
+    assert m["cost_usd"] > 0 and m2["cost_usd"] == 0
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == {
+        "requests", "failed", "cost_usd", "requests_sent", "cache_hits"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["tokens"]["prompt"] == sum(r["prompt_tokens"] for r in recs) > 0
+    assert report["answers_cost_usd"] == pytest.approx(m["cost_usd"], abs=1e-6)   # what the answers cost once
 
 
-def test_latency_overlaps_with_concurrency(tmp_path):
-    with LLMServer(Faults(latency_s=0.25)) as srv:
-        started = time.monotonic()
-        m = run_annotate(tmp_path, server_params(srv, concurrency=4), n=8)
-        elapsed = time.monotonic() - started
-        assert srv.chat_requests == 8 and m["status_ok"] == 8
-    assert 0.5 <= elapsed < 8 * 0.25 * 0.6   # 2 waves of 4, far below the sequential 2 s
+def test_in_flight_requests_bounded_by_concurrency(tmp_path):
+    with LLMServer(Faults(latency_s=0.3)) as srv:
+        out = run_annotate(tmp_path, server_params(srv, concurrency=4), n=10)
+        assert srv.chat_requests == 10 and out["report"]["status"]["ok"] == 10
+        assert srv.max_inflight == 4   # overlapping, and never more than annotate.concurrency
+
+
+def _backend_call(srv, tmp_path, params, gate=None):
+    """One request through OpenAIBackend.complete on a virtual clock: returns (reply, waits asked for)."""
+    make_prompts(tmp_path, 1, params)
+    prompt = next(iter_prompts(tmp_path / "prompts"))
+    now = [0.0]
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(round(seconds, 3))
+        now[0] += seconds
+
+    gate = gate or PauseGate(clock=lambda: now[0], sleep=sleep)
+
+    async def go():
+        backend = OpenAIBackend(params, gate)
+        try:
+            return await backend.complete(prompt, prompt["body"])
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go()), waits
 
 
 @pytest.mark.parametrize("style, wait", [("s", 1.0), ("ms", 0.4)])
-def test_429_honours_retry_after(tmp_path, style, wait):
+def test_429_waits_what_the_server_asks(tmp_path, style, wait):
     with LLMServer(Faults(script=["429"], retry_after=style, retry_after_value=wait)) as srv:
-        started = time.monotonic()
-        m = run_annotate(tmp_path, server_params(srv, concurrency=1), n=3)
-        elapsed = time.monotonic() - started
-        assert srv.chat_requests == 4 and srv.outcomes["429"] == 1 and m["status_ok"] == 3
-    assert elapsed >= wait * 0.95
-    assert max(r["attempts"] for r in read_annotations(tmp_path / "out")) == 2
+        reply, waits = _backend_call(srv, tmp_path, server_params(srv, backoff_max_s=30))
+        assert srv.chat_requests == 2 and srv.outcomes["429"] == 1
+    assert reply.attempts == 2 and waits == [wait]
+
+
+def test_retry_after_is_capped_by_backoff_max(tmp_path):
+    with LLMServer(Faults(script=["429", "429"], retry_after="s", retry_after_value=120)) as srv:
+        reply, waits = _backend_call(srv, tmp_path, server_params(srv, backoff_max_s=0.25))
+        assert srv.chat_requests == 3
+    assert reply.attempts == 3 and waits == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("fault", ["408", "409", "500", "400-retry"])
+def test_retryable_statuses_follow_the_openai_sdk(tmp_path, fault):
+    with LLMServer(Faults(script=[fault])) as srv:
+        reply, waits = _backend_call(srv, tmp_path, server_params(srv))
+        assert srv.chat_requests == 2 and srv.outcomes[fault] == 1
+    assert reply.attempts == 2 and len(waits) == 1   # one backoff, then the answer
+
+
+def test_x_should_retry_false_is_obeyed(tmp_path):
+    with LLMServer(Faults(script=["500-noretry"])) as srv:
+        with pytest.raises(FatalBackendError, match="HTTP 500"):
+            _backend_call(srv, tmp_path, server_params(srv))
+        assert srv.chat_requests == 1
+
+
+def test_a_429_pauses_the_whole_run(tmp_path):
+    """The 429 leaves while all 4 tasks have a request on the wire; the 3 others are answered during the
+    announced wait, and still no request of the run reaches the server until the wait is over."""
+    faults = Faults(script=["429"], retry_after="ms", retry_after_value=1.0, latency_s=0.2, hold_429_inflight=4)
+    with LLMServer(faults) as srv:
+        out = run_annotate(tmp_path, server_params(srv, concurrency=4, backoff_max_s=5), n=12)
+        assert out["report"]["status"]["ok"] == 12 and srv.chat_requests == 13
+        assert len(srv.pauses) == 1
+        assert srv.answered_during_pauses() == 3    # tasks free to send again during the pause...
+        assert srv.arrivals_during_pauses() == 0    # ...and none did
 
 
 def test_500_is_retried(tmp_path):
     with LLMServer(Faults(script=["500", "500"])) as srv:
-        m = run_annotate(tmp_path, server_params(srv), n=4)
-        assert srv.chat_requests == 6 and srv.outcomes["500"] == 2 and m["status_ok"] == 4
+        out = run_annotate(tmp_path, server_params(srv), n=4)
+        assert srv.chat_requests == 6 and srv.outcomes["500"] == 2 and out["report"]["status"]["ok"] == 4
 
 
 def test_timeout_is_retried(tmp_path):
     with LLMServer(Faults(script=["timeout"], timeout_sleep_s=1.5)) as srv:
-        m = run_annotate(tmp_path, server_params(srv, timeout_s=0.4), n=3)
-        assert srv.chat_requests == 4 and srv.outcomes["timeout"] == 1 and m["status_ok"] == 3
+        out = run_annotate(tmp_path, server_params(srv, timeout_s=0.4), n=3)
+        assert srv.chat_requests == 4 and srv.outcomes["timeout"] == 1 and out["report"]["status"]["ok"] == 3
 
 
-def test_retries_exhausted_is_failed_and_retried_next_run(tmp_path):
+def test_retries_exhausted_is_failed_and_asked_again_next_run(tmp_path):
     with LLMServer(Faults(script=["500"] * 3)) as srv:
         params = server_params(srv, max_retries=2, concurrency=1)
-        m = run_annotate(tmp_path, params, n=2)
+        out = run_annotate(tmp_path, params, n=2)
         assert srv.chat_requests == 4   # 3 attempts for the first prompt, 1 for the second
         rec = read_annotations(tmp_path / "out")[0]
-        assert rec["status"] == "failed" and rec["label"] is None and "HTTP 500" in rec["error"] and rec["attempts"] == 3
-        assert m["failed"] == 1 and m["status_ok"] == 1
-        m2 = run_annotate(tmp_path, params, prompts=False)   # failures are not cached: asked again
-        assert srv.chat_requests == 5 and m2["status_ok"] == 2
+        assert rec["status"] == "failed" and rec["label"] is None and rec["error"] == NO_ANSWER and rec["asks"] == 0
+        assert out["metrics"]["failed"] == 1 and out["report"]["status"]["ok"] == 1
+        assert out["run"]["failure_reasons"] == {"HTTP 500": 1}   # the run's reason: in the log, not the data
+        assert "gave up after 3 attempts" in next(iter(out["run"]["failures"].values()))
+        out2 = run_annotate(tmp_path, params)   # failures are not stored: asked again
+        assert srv.chat_requests == 5 and out2["report"]["status"]["ok"] == 2
 
 
 def test_malformed_json_is_reasked_with_new_seed(tmp_path):
     with LLMServer(Faults(script=["malformed"])) as srv:
-        m = run_annotate(tmp_path, server_params(srv, concurrency=1), n=3)
-        assert srv.chat_requests == 4 and m["reasks"] == 1 and m["status_ok"] == 3
+        out = run_annotate(tmp_path, server_params(srv, concurrency=1), n=3)
+        assert srv.chat_requests == 4 and out["run"]["reasks"] == 1 and out["report"]["status"]["ok"] == 3
         assert len(srv.seen) == 4   # the re-ask is a different request (new seed), not a repeat
     first = read_annotations(tmp_path / "out")[0]
-    assert first["attempts"] == 2 and first["status"] == "ok"
+    assert first["asks"] == 2 and first["status"] == "ok"
+    assert out["report"]["answers"] == 4 and len(b"".join(p.read_bytes() for p in (tmp_path / "snapshot").iterdir())
+                                                  .splitlines()) == 4   # the snapshot holds the whole chain
 
 
 def test_out_of_set_label_recorded_invalid_never_coerced(tmp_path):
     with LLMServer(Faults(p_out_of_set=1.0)) as srv:
-        m = run_annotate(tmp_path, server_params(srv, max_invalid_retries=1), n=3)
+        out = run_annotate(tmp_path, server_params(srv, max_invalid_retries=1), n=3)
         assert srv.chat_requests == 6   # each prompt asked once + one re-ask
-    assert m["status_invalid"] == 3 and m["failed"] == 3
+    assert out["report"]["status"]["invalid"] == 3 and out["metrics"]["failed"] == 3
     for rec in read_annotations(tmp_path / "out"):
         assert rec["status"] == "invalid" and rec["label"] is None
         assert "Frustration" in rec["raw"] and "out-of-set label 'Frustration'" in rec["error"]
@@ -123,19 +186,20 @@ def test_client_errors_stop_the_run(tmp_path, status, monkeypatch):
     assert "sk-test-abcdef123456" not in str(err.value)
 
 
-def test_rate_limit_spaces_requests(tmp_path):
+def test_rate_limit_configures_the_limiter_and_stays_under_the_server_bucket(tmp_path):
+    limiter = _limiter(120, 1)   # 2 req/s: a bucket of 1 request per half second
+    assert (limiter.max_rate, limiter.time_period) == (1, 0.5)
+    assert (_limiter(500, 1).max_rate, _limiter(500, 1).time_period) == (500 / 120, 0.5)
+    assert (_limiter(30, 1).max_rate, _limiter(30, 1).time_period) == (30, 60)   # < 1 request per second: a minute
     with LLMServer(Faults(rpm=120)) as srv:   # the server enforces 2 req/s with 429s
-        started = time.monotonic()
-        m = run_annotate(tmp_path, server_params(srv, rpm=120, concurrency=8), n=6)
-        elapsed = time.monotonic() - started
-        assert m["status_ok"] == 6 and srv.outcomes["rate_limited"] <= 1
-    assert elapsed >= (6 - 2) / 2 * 0.9   # a burst of 2 (one-second bucket), then 2 per second
+        out = run_annotate(tmp_path, server_params(srv, rpm=120, concurrency=8), n=6)
+        assert out["report"]["status"]["ok"] == 6 and srv.outcomes["rate_limited"] <= 1
 
 
 def test_samples_are_independent_requests(tmp_path):
     with LLMServer() as srv:
-        m = run_annotate(tmp_path, server_params(srv, samples=3), n=2)
-        assert srv.chat_requests == 6 and len(srv.seen) == 6 and m["status_ok"] == 6
+        out = run_annotate(tmp_path, server_params(srv, samples=3), n=2)
+        assert srv.chat_requests == 6 and len(srv.seen) == 6 and out["report"]["status"]["ok"] == 6
     recs = read_annotations(tmp_path / "out")
     assert sorted((r["dialogue_id"], r["utterance_id"], r["sample"]) for r in recs) == \
         [(0, u, s) for u in (0, 1) for s in (0, 1, 2)]
@@ -144,18 +208,26 @@ def test_samples_are_independent_requests(tmp_path):
 
 def test_dry_run_estimates_without_calling(tmp_path):
     with LLMServer() as srv:
-        params = server_params(srv, dry_run=True)
-        m = run_annotate(tmp_path, params, n=4)
+        out = run_annotate(tmp_path, server_params(srv, dry_run=True), n=4)
         assert srv.chat_requests == 0
-    assert m["requests_to_send"] == 4 and m["estimated_prompt_tokens"] > 4 * 100
-    assert m["estimated_cost_usd"] > 0 and m["price_known"]
+    m, report = out["metrics"], out["report"]
+    assert m["requests_to_send"] == 4 and report["estimated_prompt_tokens"] > 4 * 100
+    assert m["estimated_cost_usd"] > 0 and report["price_known"] and len(m) <= 5
     assert (tmp_path / "out/train.jsonl").read_text() == ""
 
 
-def test_offline_backend_goes_through_cache(tmp_path):
-    params = AnnotateParams()
-    m = run_annotate(tmp_path, params, n=10)
+def test_offline_backend_goes_through_the_store(tmp_path):
+    out = run_annotate(tmp_path, AnnotateParams(), n=10)
     recs = read_annotations(tmp_path / "out")
-    assert m["status_ok"] == 10 and m["heuristic_baseline"] and m["cost_usd"] == 0
+    assert out["report"]["status"]["ok"] == 10 and out["report"]["heuristic_baseline"] and out["metrics"]["cost_usd"] == 0
+    assert out["report"]["model"] == "offline-heuristic-v1"
     assert {r["model"] for r in recs} == {"offline-heuristic-v1"} and {r["backend"] for r in recs} == {"offline"}
-    assert run_annotate(tmp_path, params, prompts=False)["cache_hits"] == 10
+    assert run_annotate(tmp_path, AnnotateParams())["metrics"]["cache_hits"] == 10
+
+
+def test_retries_exhausted_counts_attempts(tmp_path):
+    with LLMServer(Faults(script=["500"] * 2)) as srv:
+        with pytest.raises(RetriesExhausted) as err:
+            _backend_call(srv, tmp_path, server_params(srv, max_retries=1))
+        assert srv.chat_requests == 2
+    assert err.value.attempts == 2

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from annotate_helpers import make_prompts, read_annotations, server_params
+from annotate_helpers import make_prompts, read_annotations, server_params, set_params, tiny_meld
 from conftest import REPO, copy_repo, run, run_env
 from llm_server import Faults, LLMServer
-from melt.annotate.cache import ResponseCache
+from melt.annotate.store import AnswerStore
 from melt.data.labels import EMOTIONS
 
 STAGE = REPO / "stages" / "annotate.py"
@@ -38,7 +38,7 @@ def test_kill_9_then_rerun_keeps_every_completed_answer(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         first_requests = srv.chat_requests
-        cached = len(ResponseCache(tmp_path / "cache/llm"))
+        cached = len(AnswerStore(tmp_path / "cache/llm-store"))   # no git here: the store is under the cwd
         assert 15 - concurrency <= cached < n and first_requests < n   # answers on the wire at the kill are lost
         run([sys.executable, str(STAGE)], tmp_path)
         second_requests = srv.chat_requests - first_requests
@@ -50,44 +50,27 @@ def test_kill_9_then_rerun_keeps_every_completed_answer(tmp_path):
     assert len(recs) == n and all(r["status"] == "ok" for r in recs)
 
 
-def _tiny_meld(root: Path) -> Path:
-    from conftest import meld_row, write_meld_csv
-    lines = ["I can't believe it, this is amazing!", "Please pass me the salt now.", "I am so sorry about that.",
-             "Why would you do that to me?", "That smells really gross today."]
-    for split, n in (("train", 10), ("dev", 2), ("test", 3)):
-        rows = [meld_row(i + 1, f"{lines[i % 5]} ({split} {i})", "Ana" if i % 2 else "Ben", i, 0, 10.0 + 3 * i,
-                         12.0 + 3 * i) for i in range(n)]
-        write_meld_csv(root / f"{split}_sent_emo.csv", rows)
-    return root
-
-
-def _set_params(repo: Path, **sections) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in sections.items():
-        params.setdefault(section, {}).update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def test_dvc_canary_and_revert_costs_nothing(tmp_path):
     canary = "sk-canary-" + secrets.token_hex(12)   # random: no file of the copy holds it beforehand
     repo = copy_repo(tmp_path / "repo")
-    meld = _tiny_meld(tmp_path / "meld")
+    meld = tiny_meld(tmp_path / "meld")
     env = {**run_env(), "OPENAI_API_KEY": canary}
     with LLMServer(Faults(latency_s=0.01)) as srv:
-        _set_params(repo, data={"source": "meld", "meld_dir": str(meld)}, prepare={"min_speaker_utterances": 1},
+        set_params(repo, data={"source": "meld", "meld_dir": str(meld)}, prepare={"min_speaker_utterances": 1},
                     annotate={"backend": "openai", "base_url": srv.base_url, "concurrency": 4})
         run(["dvc", "repro", "annotate"], repo, env=env)
         after_first = srv.chat_requests
         assert after_first == 15 and f"Bearer {canary}" in srv.authorizations
         original_show = yaml.safe_load((repo / "params.yaml").read_text())["prompts"]["show"]
-        _set_params(repo, prompts={"show": "Other Show"})
+        set_params(repo, prompts={"show": "Other Show"})
         run(["dvc", "repro", "annotate"], repo, env=env)
         after_second = srv.chat_requests
         assert after_second == 30
-        _set_params(repo, prompts={"show": original_show})   # revert: every answer is in the cache
+        set_params(repo, prompts={"show": original_show})   # revert: every answer is in the cache
         run(["dvc", "repro", "annotate"], repo, env=env)
         assert srv.chat_requests == after_second
         assert json.loads((repo / "metrics/annotate.json").read_text())["cache_hits"] == 15
+        assert json.loads((repo / "metrics/annotate.json").read_text())["requests_sent"] == 0
         assert "up to date" in run(["dvc", "status", "annotate"], repo, env=env).stdout.lower()
     hits = [p for p in repo.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
     assert hits == []
@@ -98,9 +81,9 @@ def test_dvc_canary_and_revert_costs_nothing(tmp_path):
 
 def test_pipeline_annotations_on_demo(reproduced):
     metrics = json.loads((reproduced / "metrics/annotate.json").read_text())
-    assert metrics["backend"] == "offline" and metrics["model"] == "offline-heuristic-v1" and metrics["heuristic_baseline"]
-    for key in ("requests_sent", "cache_hits", "failed", "prompt_tokens", "completion_tokens", "cost_usd"):
-        assert key in metrics
+    report = json.loads((reproduced / "reports/annotate.json").read_text())
+    assert set(metrics) == {"requests", "failed", "cost_usd", "requests_sent", "cache_hits"}   # headlines only
+    assert report["backend"] == "offline" and report["model"] == "offline-heuristic-v1" and report["heuristic_baseline"]
     total = 0
     for split in ("train", "dev", "test"):
         prepared = pd.read_csv(reproduced / f"data/prepared/{split}.csv")
@@ -112,4 +95,7 @@ def test_pipeline_annotations_on_demo(reproduced):
         assert all(r["status"] == "ok" and r["label"] in EMOTIONS for r in recs)
         total += len(recs)
     assert metrics["requests"] == total and metrics["failed"] == 0
-    assert any((reproduced / "cache/llm").glob("*.jsonl"))
+    assert report["requests"] == total and report["status"] == {"ok": total, "invalid": 0, "failed": 0}
+    snapshot = b"".join(p.read_bytes() for p in sorted((reproduced / "cache/llm").glob("*.jsonl")))
+    assert len(snapshot.splitlines()) == report["answers"] == total   # one answer per request, nothing else
+    assert len(AnswerStore(reproduced / "cache/llm-store")) == total

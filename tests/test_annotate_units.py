@@ -1,21 +1,18 @@
-"""Prompts, keys, the response cache, the offline annotator, the Batch API and labels-file backends."""
+"""Prompts, keys, the offline annotator, answer validation, the Batch API and labels-file backends."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 
 import pandas as pd
 import pytest
 
 import melt.annotate.batch as batch_mod
-from annotate_helpers import TEMPLATES, make_prompts, read_annotations, server_params
+from annotate_helpers import TEMPLATES, make_prompts, read_annotations, run_annotate, server_params
 from llm_server import Faults, LLMServer
-from melt.annotate.cache import ResponseCache
 from melt.annotate.heuristic import annotate_line
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.annotate.requests import iter_prompts, load_template, render
-from melt.annotate.run import annotate
 from melt.annotate.schema import check_answer
 from melt.data.labels import EMOTIONS
 
@@ -60,46 +57,6 @@ def test_keys_follow_content_not_secrets(tmp_path):
         assert set(keys[name]).isdisjoint(keys["base"])
 
 
-def test_cache_torn_last_record_ignored_and_terminated(tmp_path):
-    with ResponseCache(tmp_path) as cache:
-        cache.put("a" * 64, {"raw": "one"})
-        cache.put("a" * 63 + "b", {"raw": "two"})
-    shard = tmp_path / "aa.jsonl"
-    data = shard.read_bytes()
-    shard.write_bytes(data[:-7])   # a crash in the middle of the second record
-    cache = ResponseCache(tmp_path)
-    assert cache.torn_records == 1 and len(cache) == 1 and cache.get("a" * 64) == {"raw": "one"}
-    cache.put("a" * 62 + "cc", {"raw": "three"})
-    cache.close()
-    reopened = ResponseCache(tmp_path)
-    assert reopened.get("a" * 62 + "cc") == {"raw": "three"} and reopened.torn_records == 1
-    # a flipped byte inside a complete record fails its checksum
-    lines = shard.read_bytes().split(b"\n")
-    lines[0] = lines[0].replace(b"one", b"onf")
-    shard.write_bytes(b"\n".join(lines))
-    assert "a" * 64 not in ResponseCache(tmp_path)
-
-
-def _writer(root, writer, n):
-    cache = ResponseCache(root)
-    for i in range(n):   # all keys in shard "ab"; records > PIPE_BUF, so only flock keeps them whole
-        cache.put(f"ab{writer}{i:061x}", {"raw": "x" * 5000, "i": i})
-    cache.close()
-
-
-def test_cache_two_processes_append_at_once(tmp_path):
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_writer, args=(tmp_path, w, 300)) for w in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-        assert p.exitcode == 0
-    cache = ResponseCache(tmp_path)
-    assert cache.torn_records == 0 and len(cache) == 900   # every record intact, none interleaved
-    assert cache.get("ab2" + f"{299:061x}") == {"raw": "x" * 5000, "i": 299}
-
-
 def test_offline_annotator_cues_and_shape():
     cases = {"I hate you, stop it!": "anger", "Ew, gross.": "disgust", "I miss him so much...": "sadness",
              "This is wonderful, thank you!": "joy", "Pass the salt.": "neutral", "What? Really?!": "surprise",
@@ -135,18 +92,18 @@ def test_batch_api_round_trip_reasks_and_resume(tmp_path, monkeypatch):
 
         monkeypatch.setattr(batch_mod, "_poll", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
-                     progress=False)
+            run_annotate(tmp_path, params)
         assert srv.batches_created == 1
         monkeypatch.setattr(batch_mod, "_poll", real_poll)
-        m = annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
-                     progress=False)
+        out = run_annotate(tmp_path, params)
         # the same batch was picked up, then one more round for the malformed answer's re-ask
-        assert srv.batches_created == 2 and m["status_ok"] == 5 and m["reasks"] == 0
+        assert srv.batches_created == 2 and out["report"]["status"]["ok"] == 5
         assert sum(srv.seen.values()) == 6
     recs = read_annotations(tmp_path / "out")
     assert {r["backend"] for r in recs} == {"openai-batch"} and all(r["label"] in EMOTIONS for r in recs)
-    assert max(r["attempts"] for r in recs) == 2
+    assert max(r["asks"] for r in recs) == 2
+    states = sorted((tmp_path / "store/batches").glob("*.json"))   # batch ids live beside the store, not in DVC
+    assert len(states) == 2 and not any("batch" in p.name for p in (tmp_path / "snapshot").iterdir())
 
 
 def test_batch_killed_between_create_and_state_write_is_not_submitted_twice(tmp_path, monkeypatch):
@@ -163,12 +120,10 @@ def test_batch_killed_between_create_and_state_write_is_not_submitted_twice(tmp_
 
         monkeypatch.setattr(Batches, "create", create_then_die)
         with pytest.raises(KeyboardInterrupt):
-            annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
-                     progress=False)
+            run_annotate(tmp_path, params)
         monkeypatch.setattr(Batches, "create", real_create)
-        m = annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
-                     progress=False)
-        assert srv.batches_created == 1 and m["status_ok"] == 4
+        out = run_annotate(tmp_path, params)
+        assert srv.batches_created == 1 and out["report"]["status"]["ok"] == 4
         assert sum(srv.seen.values()) == 4
 
 
@@ -181,8 +136,7 @@ def test_labels_file_imports_released_melt_csv(tmp_path):
                   for i, (d, u, lab) in enumerate([(0, 0, "joy"), (0, 1, "frustration"), (0, 2, " Anger ")])]
                  ).to_csv(melt_csv, index=False)
     params = AnnotateParams(backend="labels-file", labels_files={"train": melt_csv})
-    m = annotate(params, tmp_path / "prompts", tmp_path / "out", tmp_path / "cache", tmp_path / "m.json",
-                 progress=False)
+    m = run_annotate(tmp_path, params)["metrics"]
     recs = read_annotations(tmp_path / "out")
     assert [r["status"] for r in recs] == ["ok", "invalid", "ok", "failed"]
     assert recs[0]["label"] == "joy" and recs[2]["label"] == "anger"

@@ -1,8 +1,11 @@
 """Backends that answer one chat-completions body: the offline heuristic and any OpenAI-compatible server.
 
-Retry policy (ours; the client's own retries are off): 429, 5xx, timeouts and connection errors
-are retried with exponential backoff and full jitter, or after the server's `retry-after-ms` /
-`Retry-After`; any other HTTP error (400, 401, 403, 404...) stops the run with a clear message.
+Retry policy (ours; the client's own retries are off), the OpenAI SDK's: a server's
+`x-should-retry: true|false` is obeyed, else 408, 409, 429, 5xx, timeouts and connection errors are
+retried, after the server's `retry-after-ms` / `Retry-After` or else an exponential backoff with
+full jitter, any wait capped by `annotate.backoff_max_s`. A 429 closes a pause gate that every task
+of the run waits on before sending, so the whole run backs off, not only the task that got it. Any
+other HTTP error (400, 401, 403, 404...) stops the run with a clear message.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ class Reply:
     raw: str | None
     prompt_tokens: int
     completion_tokens: int
-    latency_s: float
     attempts: int        # HTTP attempts this answer took (1 = no retry)
 
 
@@ -74,6 +76,33 @@ def retry_after_s(headers) -> float | None:
     return None
 
 
+def retryable(status: int, headers) -> bool:
+    """The OpenAI SDK's policy: the server's x-should-retry header, else 408, 409, 429 and 5xx."""
+    flag = headers.get("x-should-retry") if headers is not None else None
+    if flag in ("true", "false"):
+        return flag == "true"
+    return status in (408, 409, 429) or status >= 500
+
+
+class PauseGate:
+    """Where every task of a run waits before sending; a 429 closes it for the server's delay.
+
+    `clock` and `sleep` are injectable so the gate's behaviour can be checked on a virtual clock."""
+
+    def __init__(self, clock=time.monotonic, sleep=asyncio.sleep):
+        self.clock, self.sleep = clock, sleep
+        self.until = 0.0
+        self.pauses: list[float] = []   # every pause asked for, seconds (for the log and tests)
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.until = max(self.until, self.clock() + seconds)
+
+    async def wait(self) -> None:
+        while (left := self.until - self.clock()) > 0:
+            await self.sleep(left)
+
+
 def _limiter(per_minute: float, largest_amount: float) -> AsyncLimiter:
     """The rate as a bucket of half a second when it holds the largest single amount, else of a minute.
 
@@ -102,11 +131,14 @@ def api_key(params: AnnotateParams) -> str:
 
 
 class OfflineBackend:
+    """Answers computed locally by `answer(prompt) -> raw text` (default: MELT's rule-based heuristic)."""
     name = "offline"
-    model = HEURISTIC_ID
+
+    def __init__(self, answer=annotate_prompt, model: str = HEURISTIC_ID):
+        self.answer, self.model = answer, model
 
     async def complete(self, prompt: dict, body: dict) -> Reply:
-        return Reply(annotate_prompt(prompt), 0, 0, 0.0, 1)
+        return Reply(self.answer(prompt), 0, 0, 1)
 
     async def aclose(self) -> None:
         pass
@@ -115,9 +147,10 @@ class OfflineBackend:
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, params: AnnotateParams):
+    def __init__(self, params: AnnotateParams, gate: PauseGate | None = None):
         self.params = params
         self.model = params.model
+        self.gate = gate or PauseGate()
         self.client = openai.AsyncOpenAI(api_key=api_key(params), base_url=params.base_url, max_retries=0,
                                          timeout=params.timeout_s)
         self.rpm = _limiter(params.rpm, 1)
@@ -127,19 +160,24 @@ class OpenAIBackend:
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.params.backoff_max_s, self.params.backoff_base_s * 2 ** (attempt - 1)))
 
+    def _delay(self, attempt: int, headers) -> float:
+        asked = retry_after_s(headers)
+        return self._backoff(attempt) if asked is None else min(asked, self.params.backoff_max_s)
+
     async def complete(self, prompt: dict, body: dict) -> Reply:
         p = self.params
         tokens = min(estimate_prompt_tokens(body) + body.get("max_tokens", p.max_tokens), self.tpm.max_rate)
         last_error = ""
         for attempt in range(1, p.max_retries + 2):
+            await self.gate.wait()
             await self.rpm.acquire()
             await self.tpm.acquire(tokens)
-            started = time.monotonic()
+            await self.gate.wait()   # a 429 may have closed the gate while this task waited for the limiter
             try:
                 resp = await self.client.chat.completions.create(**body)
             except openai.APIStatusError as err:
                 status = err.status_code
-                if status != 429 and status < 500:
+                if not retryable(status, err.response.headers):
                     raise FatalBackendError(
                         f"HTTP {status} from {self.where} for model {body['model']!r}: {redact(err.message)}"
                         + (" (check OPENAI_API_KEY)" if status in (401, 403) else "")
@@ -147,8 +185,10 @@ class OpenAIBackend:
                         + (" (check annotate.response_format and sampling params)" if status == 400 else "")
                     ) from None
                 last_error = f"HTTP {status}: {redact(err.message)}"
-                delay = retry_after_s(err.response.headers)
-                delay = self._backoff(attempt) if delay is None else delay
+                delay = self._delay(attempt, err.response.headers)
+                if status == 429:   # the whole run backs off; this task waits at the gate like the others
+                    self.gate.pause(delay)
+                    delay = 0.0
             except openai.APITimeoutError:
                 last_error, delay = f"timeout after {p.timeout_s} s", self._backoff(attempt)
             except openai.APIConnectionError as err:
@@ -157,10 +197,11 @@ class OpenAIBackend:
                 usage = resp.usage
                 content = resp.choices[0].message.content if resp.choices else None
                 return Reply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
-                             round(time.monotonic() - started, 4), attempt)
+                             attempt)
             if attempt > p.max_retries:
                 raise RetriesExhausted(f"gave up after {attempt} attempts; last: {last_error}", attempt)
-            await asyncio.sleep(delay)
+            if delay:
+                await self.gate.sleep(delay)
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:

@@ -1,43 +1,50 @@
-"""The annotation engine: stream requests, answer misses concurrently, resolve every request from the cache.
+"""The annotation engine: stream requests, answer what the store lacks concurrently, resolve from the store.
 
-Pass 1 (`fill`) streams the requests; a request whose answer chain is complete in the cache costs
+Prompt-independent: a request is a record with `key`, `provider`, `sample` and a chat-completions
+`body`; what makes an answer valid is the `check` function (MELT's JSON structure by default).
+
+Pass 1 (`Engine.fill`) streams the requests; a request whose re-ask chain the store settles costs
 nothing, the others run as tasks bounded by `annotate.concurrency` (memory flat in the number of
-requests), each answer appended to the cache as soon as it arrives (a kill loses only in-flight
-requests). Pass 2 (`resolve`) streams the requests again and writes one record per request from
-the cache alone, so a re-run over a complete cache writes byte-identical annotations.
+requests), each answer appended to the store as soon as it arrives (a kill loses only in-flight
+requests). Pass 2 (`resolve`) reads each request's chain from the store alone, so the same store
+gives the same annotations, whatever happened during the run (timings, retries, concurrent runs).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable
 
 from tqdm import tqdm
 
 from melt.annotate.backends import RetriesExhausted
-from melt.annotate.cache import ResponseCache
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import with_seed
-from melt.annotate.schema import check_answer
+from melt.annotate.schema import Checked, check_answer
+from melt.annotate.store import AnswerStore
+
+Check = Callable[[str | None], Checked]
+
+# What a failed request's record says: the same store gives the same bytes, so the run's own reason
+# (HTTP status, timeout...) goes to the log, never into the annotation.
+NO_ANSWER = "no answer in the answer store (the request failed or was not sent: see the annotate log)"
 
 
 @dataclass
 class Stats:
+    """What this run did: for the log and metrics/annotate.json only (never in an output a stage reads)."""
     requests: int = 0            # prompts (utterance × sample) seen
-    cache_hits: int = 0          # prompts answered from the cache alone
+    cache_hits: int = 0          # prompts the store settled before this run asked anything
     requests_sent: int = 0       # backend calls (HTTP attempts for network backends), retries included
     answers_received: int = 0
+    answers_concurrent: int = 0  # answers another run stored first (theirs is kept: first record wins)
     reasks: int = 0              # re-asks after an answer that did not validate
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-    failures: dict = field(default_factory=dict)   # prompt key → (error, attempts); no answer this run
+    failures: dict = field(default_factory=dict)   # prompt key → reason; no answer this run
 
 
 def cost_of(params: AnnotateParams, model: str, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
@@ -48,19 +55,22 @@ def cost_of(params: AnnotateParams, model: str, prompt_tokens: int, completion_t
     return usd * (params.batch_discount if batch else 1.0)
 
 
-def cache_record(backend: str, model: str, reply) -> dict:
+def store_record(backend: str, model: str, reply) -> dict:
+    """An answer as stored: what was answered and its tokens. How the purchase went (latency, retries) is
+    the run's business (the log): the same answer bought twice is the same record, hence the same snapshot."""
     return {"backend": backend, "model": model, "raw": reply.raw, "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens, "latency_s": reply.latency_s, "attempts": reply.attempts}
+            "completion_tokens": reply.completion_tokens}
 
 
-def next_needed(prompt: dict, cache: ResponseCache, max_invalid_retries: int) -> tuple[int, str, dict] | None:
-    """The first request of the prompt's re-ask chain still to be asked, or None when the cache settles it."""
+def next_needed(prompt: dict, store: AnswerStore, max_invalid_retries: int,
+                check: Check = check_answer) -> tuple[int, str, dict] | None:
+    """The first request of the prompt's re-ask chain still to be asked, or None when the store settles it."""
     for attempt in range(max_invalid_retries + 1):
         key, body = with_seed(prompt, attempt)
-        rec = cache.get(key)
+        rec = store.get(key)
         if rec is None:
             return attempt, key, body
-        if check_answer(rec["raw"]).label is not None:
+        if check(rec["raw"]).label is not None:
             return None
     return None
 
@@ -87,38 +97,36 @@ class Progress:
 
 
 class Engine:
-    def __init__(self, backend, cache: ResponseCache, params: AnnotateParams, progress: Progress):
-        self.backend, self.cache, self.params, self.progress = backend, cache, params, progress
+    def __init__(self, backend, store: AnswerStore, params: AnnotateParams, progress: Progress,
+                 check: Check = check_answer):
+        self.backend, self.store, self.params, self.progress, self.check = backend, store, params, progress, check
         self.stats = Stats()
 
     async def _answer(self, prompt: dict, attempt: int, key: str, body: dict) -> None:
-        """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is cached at once."""
-        attempts_used = 0
+        """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is stored at once."""
+        st = self.stats
         while True:
-            try:
-                reply = await self.backend.complete(prompt, body)
-            except RetriesExhausted as err:
-                self.stats.requests_sent += err.attempts
-                self.stats.failures[prompt["key"]] = (str(err), attempts_used + err.attempts)
-                return
-            attempts_used += reply.attempts
-            st = self.stats
-            st.requests_sent += reply.attempts
-            st.answers_received += 1
-            st.prompt_tokens += reply.prompt_tokens
-            st.completion_tokens += reply.completion_tokens
-            st.cost_usd += cost_of(self.params, body["model"], reply.prompt_tokens, reply.completion_tokens)
-            self.cache.put(key, cache_record(self.backend.name, body["model"], reply))
-            if check_answer(reply.raw).label is not None or attempt >= self.params.max_invalid_retries:
+            rec = self.store.get(key)   # another run may have stored it since this prompt was queued
+            if rec is None:
+                try:
+                    reply = await self.backend.complete(prompt, body)
+                except RetriesExhausted as err:
+                    st.requests_sent += err.attempts
+                    st.failures[prompt["key"]] = str(err)
+                    return
+                st.requests_sent += reply.attempts
+                st.answers_received += 1
+                st.prompt_tokens += reply.prompt_tokens
+                st.completion_tokens += reply.completion_tokens
+                st.cost_usd += cost_of(self.params, body["model"], reply.prompt_tokens, reply.completion_tokens)
+                mine = store_record(self.backend.name, body["model"], reply)
+                rec = self.store.put(key, mine)   # the canonical record: another run's, if it stored first
+                st.answers_concurrent += rec != mine
+            if self.check(rec["raw"]).label is not None or attempt >= self.params.max_invalid_retries:
                 return
             attempt += 1
             st.reasks += 1
             key, body = with_seed(prompt, attempt)
-            if key in self.cache:   # another run answered the re-ask meanwhile
-                needed = next_needed(prompt, self.cache, self.params.max_invalid_retries)
-                if needed is None:
-                    return
-                attempt, key, body = needed
 
     async def fill(self, prompts: Iterable[dict]) -> Stats:
         sem = asyncio.Semaphore(self.params.concurrency)
@@ -134,7 +142,7 @@ class Engine:
 
         for prompt in prompts:
             self.stats.requests += 1
-            needed = next_needed(prompt, self.cache, self.params.max_invalid_retries)
+            needed = next_needed(prompt, self.store, self.params.max_invalid_retries, self.check)
             if needed is None:
                 self.stats.cache_hits += 1
                 self.progress.update(self.stats)
@@ -156,66 +164,35 @@ class Engine:
         return self.stats
 
 
-def resolve(prompt: dict, cache: ResponseCache, params: AnnotateParams, failures: dict) -> dict:
-    """The annotation record of one request, from the cache (and this run's failures)."""
-    out = {"split": prompt["split"], "dialogue_id": prompt["dialogue_id"], "utterance_id": prompt["utterance_id"],
-           "sample": prompt["sample"], "key": prompt["key"], "backend": params.backend, "model": prompt["body"]["model"],
-           "status": "failed", "label": None, "parsed": None, "raw": None, "error": None,
-           "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0, "attempts": 0}
+@dataclass
+class Resolved:
+    fields: dict          # status, label, parsed, raw, error, backend, model, tokens, asks
+    keys: list[str]       # store keys read (the records the annotation comes from)
+    cost_usd: float       # what those answers cost when bought, at the configured prices
+
+
+def resolve(prompt: dict, store: AnswerStore, params: AnnotateParams, check: Check = check_answer) -> Resolved:
+    """A request's answer from the store alone: the first valid answer of its re-ask chain."""
+    out = {"backend": params.backend, "model": prompt["body"]["model"], "status": "failed", "label": None,
+           "parsed": None, "raw": None, "error": NO_ANSWER, "prompt_tokens": 0, "completion_tokens": 0, "asks": 0}
+    keys, cost = [], 0.0
     for attempt in range(params.max_invalid_retries + 1):
         key, _ = with_seed(prompt, attempt)
-        rec = cache.get(key)
+        rec = store.get(key)
         if rec is None:
-            error, attempts = failures.get(prompt["key"], ("no answer (run interrupted?)", 0))
-            out.update(status="failed", label=None, parsed=None, raw=None, error=error)
-            out["attempts"] += attempts
-            return out
-        checked = check_answer(rec["raw"])
+            out.update(status="failed", label=None, parsed=None, raw=None, error=NO_ANSWER)
+            return Resolved(out, keys, cost)
+        keys.append(key)
+        checked = check(rec["raw"])
         out["backend"], out["model"] = rec["backend"], rec["model"]
         out["prompt_tokens"] += rec["prompt_tokens"]
         out["completion_tokens"] += rec["completion_tokens"]
-        out["latency_s"] = round(out["latency_s"] + rec["latency_s"], 4)
-        out["attempts"] += rec["attempts"]
+        out["asks"] += 1
+        cost += cost_of(params, rec["model"], rec["prompt_tokens"], rec["completion_tokens"],
+                        batch=rec["backend"] == "openai-batch")
         out.update(raw=rec["raw"], parsed=checked.parsed, label=checked.label, error=checked.error,
                    status="ok" if checked.label else "invalid")
         if checked.label:
-            return out
-    if out["status"] == "invalid":
-        out["error"] = f"{out['error']} (after {params.max_invalid_retries} re-asks)"
-    return out
-
-
-class SplitWriter:
-    """Per-split JSONL files written to temp names and moved into place only when complete."""
-
-    def __init__(self, out_dir: Path):
-        self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.files: dict[str, tuple[Path, object]] = {}
-
-    def _file(self, split: str):
-        if split not in self.files:
-            fd, tmp = tempfile.mkstemp(prefix=f".{split}.", dir=self.out_dir)
-            self.files[split] = (Path(tmp), os.fdopen(fd, "w", encoding="utf-8"))
-        return self.files[split][1]
-
-    def write(self, record: dict) -> None:
-        self._file(record["split"]).write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def commit(self, splits: Iterable[str]) -> None:
-        for split in splits:   # a split with no request still gets its (empty) file
-            self._file(split)
-        for split, (tmp, f) in self.files.items():
-            f.close()
-            os.replace(tmp, self.out_dir / f"{split}.jsonl")
-
-
-def summarize(records: Iterator[dict], writer: SplitWriter) -> dict:
-    counts = {"ok": 0, "invalid": 0, "failed": 0}
-    tokens = {"prompt": 0, "completion": 0}
-    for rec in records:
-        writer.write(rec)
-        counts[rec["status"]] += 1
-        tokens["prompt"] += rec["prompt_tokens"]
-        tokens["completion"] += rec["completion_tokens"]
-    return {"status": counts, "tokens": tokens}
+            return Resolved(out, keys, cost)
+    out["error"] = f"{out['error']} (after {params.max_invalid_retries} re-asks)"
+    return Resolved(out, keys, cost)

@@ -40,7 +40,7 @@ def label_record(prompt: dict, labels: dict | None, source: str | None) -> dict:
     out = {"split": prompt["split"], "dialogue_id": prompt["dialogue_id"], "utterance_id": prompt["utterance_id"],
            "sample": prompt["sample"], "key": prompt["key"], "backend": "labels-file", "model": source or "labels-file",
            "status": "failed", "label": None, "parsed": None, "raw": None, "error": None,
-           "prompt_tokens": 0, "completion_tokens": 0, "latency_s": 0.0, "attempts": 0}
+           "prompt_tokens": 0, "completion_tokens": 0, "asks": 0}
     if labels is None:
         out["error"] = f"no labels file for split {prompt['split']!r} (annotate.labels_files)"
         return out

@@ -19,15 +19,15 @@ Dataset = Literal["demo", "meld", "iemocap", "cmumosi"]
 class Schedule(Section):
     """Optimisation of one training stage (Adam); the epoch is chosen on the validation split."""
 
-    epochs: int = Field(ge=1, description="Training epochs; the epoch with the best validation weighted F1 is "
+    epochs: int = Field(30, ge=1, description="Training epochs; the epoch with the best validation weighted F1 is "
                                           "kept (ties: the earlier one). The test split is never looked at.")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
     batch_dialogues: int = Field(8, ge=1, description="Dialogues per batch (all their turns; Stage I trains on "
                                                       "their labelled turns).")
 
 
-def _schedule(epochs: int, what: str):
-    return Field(default_factory=lambda: Schedule(epochs=epochs), description=what)
+def _schedule(what: str):
+    return Field(default_factory=Schedule, description=what)
 
 
 class IemocapSplit(Section):
@@ -80,10 +80,10 @@ class ErcParams(Section):
     fusion_hidden: int = Field(128, ge=1, description="Stage III: width of the co-attention space and of the "
                                                       "fusion classifier's hidden layer.")
     dropout: float = Field(0.2, ge=0, lt=1, description="Dropout in every stage (and between GRU layers).")
-    stage1: Schedule = _schedule(30, "Stage I: per-modality utterance classifier (weighted layer sum + FC).")
-    stage2: Schedule = _schedule(30, "Stage II: per-modality dialogue model (BiGRU + multi-head self-attention) on "
+    stage1: Schedule = _schedule("Stage I: per-modality utterance classifier (weighted layer sum + FC).")
+    stage2: Schedule = _schedule("Stage II: per-modality dialogue model (BiGRU + multi-head self-attention) on "
                                      "frozen Stage I representations.")
-    stage3: Schedule = _schedule(30, "Stage III: text↔audio co-attention fusion on frozen Stage II representations.")
+    stage3: Schedule = _schedule("Stage III: text↔audio co-attention fusion on frozen Stage II representations.")
     seed: int = Field(0, description="Seed of initialisation and batch order: the same seed gives bit-identical "
                                      "checkpoints on the CPU.")
     device: Literal["auto", "cpu"] = Field("cpu", description="`cpu` (bit-reproducible) or `auto` (a GPU when "
