@@ -88,7 +88,9 @@ def train_utterance(data: DialogueSet, modality: str, erc: ErcParams, log: Epoch
     model = UtteranceClassifier(layers, dim, erc.utterance_hidden, len(data.classes), erc.dropout)
     train_rows = data.rows("train")[mod.ok[data.rows("train")]]
     if not len(train_rows):
-        raise ValueError(f"no training turn has a {modality} embedding")
+        reasons = sorted({r for r in mod.reason if r})
+        raise ValueError(f"no training turn has a {modality} embedding (e.g. {reasons[0] if reasons else 'none'}): "
+                         f"the three stages need both modalities")
     stats = torch.from_numpy(mod.x[train_rows]).double()
     model.set_standardization(stats.mean(0).float(), stats.std(0, unbiased=False).float())
     x, y = torch.from_numpy(mod.x), torch.from_numpy(data.y)
