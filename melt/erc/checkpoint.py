@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from melt.erc.inference import ErcModels
 from melt.erc.model import CoAttentionFusion, DialogueContext, UtteranceClassifier
-from melt.io import write_json
+from melt.io import write_bytes, write_json
 
 CONFIG = "config.json"
 FILES = ("config.json", "history.json", "training.json", "stage1_text.safetensors", "stage1_audio.safetensors",
@@ -26,7 +26,7 @@ FILES = ("config.json", "history.json", "training.json", "stage1_text.safetensor
 
 
 def _save(module, path: Path) -> None:
-    save_file({k: v.detach().contiguous() for k, v in module.state_dict().items()}, str(path))
+    write_bytes(path, save({k: v.detach().contiguous() for k, v in module.state_dict().items()}))   # atomic
 
 
 def save_checkpoint(model_dir: str | Path, models: ErcModels, config: dict, history: dict, training: dict) -> None:
