@@ -2,9 +2,11 @@
 
     python demo/generate.py            # regenerate demo/sitcom and demo/acted, then check
     python demo/generate.py --check    # only re-measure demo/sitcom and print the level UARs
+    python demo/generate.py --podcast  # only regenerate demo/podcast (demo/podcast.py)
 
 demo/sitcom: a MELD-format corpus (CSV per split + dia{D}_utt{U}.wav) of an original sitcom script.
 demo/acted:  a TESS-layout acted corpus ("Say the word X" in 7 emotions) for cross-corpus tests.
+demo/podcast: an unlabelled chat podcast in MSP-Podcast's layout, for text pre-training (demo/podcast.py).
 
 Each character has its own espeak-ng voice and base pitch; each emotion has its own pitch offset,
 loudness offset and speaking rate (EMOTION_PROSODY), with a little per-line jitter. The intended
@@ -808,6 +810,11 @@ def summary(lines: list[Line]) -> None:
 
 
 def main(argv: list[str]) -> None:
+    from podcast import build_podcast  # demo/podcast.py: the unlabelled corpus (MSP-Podcast layout)
+
+    if argv == ["--podcast"]:
+        print(f"wrote {build_podcast()} podcast segments")
+        return
     meter = Meter()
     if argv == ["--check"]:
         check_levels(meter)
@@ -822,6 +829,7 @@ def main(argv: list[str]) -> None:
     summary(lines)
     n_acted = build_acted(meter, calibrations)
     print(f"wrote {len(lines)} sitcom lines and {n_acted} acted files in {time.time() - t0:.0f} s")
+    print(f"wrote {build_podcast()} podcast segments")
     check_levels(meter)
 
 

@@ -16,6 +16,7 @@ from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
 from melt.erc.params import ErcParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
+from melt.pretrain.params import AsrParams, PretrainParams, PseudolabelParams, TextParams
 from melt.publish.params import PublishParams
 from melt.ser.params import SerParams
 from melt.study.params import StudyParams
@@ -44,6 +45,15 @@ class Params(Section):
     study: StudyParams = Field(default_factory=StudyParams, description=(
         "Stages `study_set`, `study_report`, `review_apply` and the `melt-study` app: the preference test and "
         "the review of disagreements (docs/study.md)."))
+    pretrain: PretrainParams = Field(default_factory=PretrainParams, description=(
+        "The unlabelled speech corpus of text pre-training, MERITS-L part 1 (docs/pretrain.md)."))
+    asr: AsrParams = Field(default_factory=AsrParams, description=(
+        "Stage `transcribe`: provided transcripts or Whisper, with a shared transcript store (docs/pretrain.md)."))
+    pseudolabel: PseudolabelParams = Field(default_factory=PseudolabelParams, description=(
+        "Stage `pseudolabel`: LLM sentiment (or emotion) pseudo-labels of the transcripts through the annotation "
+        "engine and answer store (docs/pretrain.md)."))
+    text: TextParams = Field(default_factory=TextParams, description=(
+        "Stage `pretrain_text`: the utterance-level text model fine-tuned on the pseudo-labels (docs/pretrain.md)."))
     erc: ErcParams = Field(default_factory=ErcParams, description=(
         "Stages `erc_data`, `erc_embed`, `erc_train`, `erc_evaluate`, `erc_report`: dialogue-level speech–text "
         "emotion recognition, MERITS-L part 2 (docs/erc.md)."))

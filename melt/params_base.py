@@ -13,11 +13,7 @@ from types import SimpleNamespace
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from melt.io import read_yaml
-
-
-# Top-level sections of params.yaml (a test checks this equals melt.config.Params): a typo such as
-# `anotate:` stops every stage, not only the one that would have read it.
-SECTIONS = ("data", "prepare", "prompts", "annotate", "derive", "analyze", "publish", "acoustics", "ser", "study", "erc")
+from melt.params_sections import SECTIONS
 
 
 class Section(BaseModel):

@@ -98,4 +98,7 @@ def test_pipeline_annotations_on_demo(reproduced):
     assert report["requests"] == total and report["status"] == {"ok": total, "invalid": 0, "failed": 0}
     snapshot = b"".join(p.read_bytes() for p in sorted((reproduced / "cache/llm").glob("*.jsonl")))
     assert len(snapshot.splitlines()) == report["answers"] == total   # one answer per request, nothing else
-    assert len(AnswerStore(reproduced / "cache/llm-store")) == total
+    # one store per repository: it also holds the pseudolabel stage's answers (its own snapshot), nothing else
+    pseudolabels = sum(len(p.read_bytes().splitlines())
+                       for p in (reproduced / "data/pseudolabels").glob("*_answers/*.jsonl"))
+    assert len(AnswerStore(reproduced / "cache/llm-store")) == total + pseudolabels

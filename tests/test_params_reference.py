@@ -40,7 +40,7 @@ def test_check_command_names_the_bad_key(tmp_path, capsys):
 
 
 def test_stage_sections_list_matches_the_full_model():
-    from melt.params_base import SECTIONS
+    from melt.params_sections import SECTIONS
 
     assert SECTIONS == tuple(Params.model_fields)
 
