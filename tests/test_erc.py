@@ -184,3 +184,22 @@ def test_predict_refuses_other_text_weights(trained, tmp_path):
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="now loads as"):
         predict_dialogue([(None, "hello there", "ana")], copy)
+
+
+def test_fingerprint_of_a_classifier_checkpoint_is_stable(tmp_path):
+    """`pretrain_text` saves a sequence classifier: AutoModel drops its head and creates a pooler the checkpoint lacks,
+    with random weights. The fingerprint must not change from one load to the next (else every run re-embeds and the
+    DVC output changes), and the embedding does not depend on the pooler."""
+    from transformers import AutoModelForSequenceClassification
+
+    from melt.erc.text import TextEncoder
+
+    encoder_dir = tiny_text_model(tmp_path / "encoder", ["happy sad angry calm words"])
+    torch.manual_seed(1)
+    classifier = AutoModelForSequenceClassification.from_pretrained(encoder_dir, num_labels=3)
+    classifier.save_pretrained(tmp_path / "classifier")
+    shutil.copy(encoder_dir / "tokenizer.json", tmp_path / "classifier")
+    shutil.copy(encoder_dir / "tokenizer_config.json", tmp_path / "classifier")
+    first, second = TextEncoder(str(tmp_path / "classifier")), TextEncoder(str(tmp_path / "classifier"))
+    assert first.info["key"] == second.info["key"]
+    assert np.array_equal(first.embed("happy words"), second.embed("happy words"))

@@ -20,19 +20,13 @@ class TextEncoder:
     def __init__(self, model_id: str, revision: str | None = None, max_length: int = 128, device: str = "cpu"):
         from transformers import AutoModel, AutoTokenizer
 
-        from melt.ser.backbones import fingerprint
-        from melt.ser.registry import BackboneSpec
-
         self.tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision)
-        self.model = AutoModel.from_pretrained(model_id, revision=revision).to(device).eval()
+        model, loading = AutoModel.from_pretrained(model_id, revision=revision, output_loading_info=True)
+        self.model = model.to(device).eval()
         self.model.requires_grad_(False)
         self.max_length = max_length
-        info = fingerprint(BackboneSpec(id=model_id, revision=revision), self.model, normalized=False)
-        info.pop("normalized_input")
-        info.update(tokenizer_sha256=_tokenizer_sha256(self.tokenizer), pooling=POOLING, max_length=max_length)
-        info.pop("key")
-        info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-        self.info = info
+        self.info = fingerprint(model_id, revision, self.model, set(loading["missing_keys"]), self.tokenizer,
+                                max_length)
 
     @property
     def dim(self) -> int:
@@ -45,6 +39,27 @@ class TextEncoder:
         enc = self.tokenizer(text, truncation=True, max_length=self.max_length, return_tensors="pt").to(device)
         hidden = self.model(**enc).last_hidden_state[0]
         return hidden.mean(dim=0).float().cpu().numpy()[None, None, :]
+
+
+def fingerprint(model_id: str, revision: str | None, model, missing: set[str], tokenizer, max_length: int) -> dict:
+    """What decides the embeddings: id, requested revision, resolved commit, config, the weights the checkpoint
+    provides, tokenizer, pooling, max length. Weights the checkpoint lacks (e.g. the pooler AutoModel adds to a
+    sequence classifier's encoder) are initialised at random on every load and never reach the last hidden states:
+    they are left out, so the fingerprint is the same from one load to the next."""
+    config = model.config.to_dict()
+    for volatile in ("_commit_hash", "transformers_version", "_name_or_path"):
+        config.pop(volatile, None)
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if name not in missing:
+            weights.update(name.encode())
+            weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    info = {"id": model_id, "revision": revision, "commit": getattr(model.config, "_commit_hash", None),
+            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+            "weights_sha256": weights.hexdigest(), "tokenizer_sha256": _tokenizer_sha256(tokenizer),
+            "pooling": POOLING, "max_length": max_length}
+    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    return info
 
 
 def _tokenizer_sha256(tokenizer) -> str:
