@@ -14,6 +14,7 @@ from melt.acoustics.params import AcousticsParams
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
 from melt.data.params import DataParams, PrepareParams
+from melt.erc.params import ErcParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
 from melt.pretrain.params import AsrParams, PretrainParams, PseudolabelParams, TextParams
 from melt.publish.params import PublishParams
@@ -53,6 +54,9 @@ class Params(Section):
         "engine and answer store (docs/pretrain.md)."))
     text: TextParams = Field(default_factory=TextParams, description=(
         "Stage `pretrain_text`: the utterance-level text model fine-tuned on the pseudo-labels (docs/pretrain.md)."))
+    erc: ErcParams = Field(default_factory=ErcParams, description=(
+        "Stages `erc_data`, `erc_embed`, `erc_train`, `erc_evaluate`, `erc_report`: dialogue-level speech–text "
+        "emotion recognition, MERITS-L part 2 (docs/erc.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:

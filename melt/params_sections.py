@@ -7,4 +7,4 @@ adding a section re-runs nothing.
 """
 
 SECTIONS = ("data", "prepare", "prompts", "annotate", "derive", "analyze", "publish", "acoustics", "ser", "study",
-            "pretrain", "asr", "pseudolabel", "text")
+            "pretrain", "asr", "pseudolabel", "text", "erc")

@@ -73,7 +73,7 @@ def import_closure(script: Path) -> set[Path]:
 
 def _stages() -> list[tuple[str, dict]]:
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))
-    return sorted(spec["stages"].items())
+    return sorted((name, stage.get("do", stage)) for name, stage in spec["stages"].items())   # foreach: its `do`
 
 
 def _dep_paths(stage: dict) -> list[Path]:

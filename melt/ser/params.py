@@ -32,6 +32,8 @@ class CorporaParams(Section):
                                   "excluded)")
     cremad: CorpusPath = _corpus("CREMA-D: the `AudioWAV/` folder (6 classes)")
     acted: CorpusPath = _corpus("The embedded demo acted corpus (TESS layout)", Path("demo/acted"))
+    cmumosi: CorpusPath = _corpus("CMU-MOSI: the raw release folder (`Audio/WAV_16000/Segmented/`, "
+                                  "`Transcript/Segmented/`, `Labels/`); read by the ERC stages only (docs/erc.md)")
 
 
 class SerParams(Section):

@@ -1,0 +1,76 @@
+"""Checkpoints `models/erc/<dataset>_<labels>/`:
+
+config.json                 dataset, label set, classes, both embedding models (id / backbone, fingerprint,
+                            layers × dim), hyperparameters, the epoch chosen per stage
+stage1_{text,audio}.safetensors, stage2_{text,audio}.safetensors, stage3_fusion.safetensors
+history.json                per stage: loss and validation weighted F1 per epoch
+training.json               dialogues, turns and labelled turns per split and class
+Nothing run-dependent (no MLflow run id, no timing): the same params and inputs give the same bytes;
+`checkpoint_sha256` (melt.ser.checkpoint), a tag of the MLflow training run, finds the run of a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save
+
+from melt.erc.inference import ErcModels
+from melt.erc.model import CoAttentionFusion, DialogueContext, UtteranceClassifier
+from melt.io import write_bytes, write_json
+
+CONFIG = "config.json"
+FILES = ("config.json", "history.json", "training.json", "stage1_text.safetensors", "stage1_audio.safetensors",
+         "stage2_text.safetensors", "stage2_audio.safetensors", "stage3_fusion.safetensors")
+
+
+def _save(module, path: Path) -> None:
+    write_bytes(path, save({k: v.detach().contiguous() for k, v in module.state_dict().items()}))   # atomic
+
+
+def save_checkpoint(model_dir: str | Path, models: ErcModels, config: dict, history: dict, training: dict) -> None:
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    for stale in model_dir.iterdir():   # exactly the files of this checkpoint
+        if stale.name not in FILES and stale.is_file():
+            stale.unlink()
+    for m in ("text", "audio"):
+        _save(models.utterance[m], model_dir / f"stage1_{m}.safetensors")
+        _save(models.dialogue[m], model_dir / f"stage2_{m}.safetensors")
+    _save(models.fusion, model_dir / "stage3_fusion.safetensors")
+    write_json(model_dir / CONFIG, config)
+    write_json(model_dir / "history.json", history)
+    write_json(model_dir / "training.json", training)
+
+
+def read_config(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not an ERC checkpoint (no {CONFIG}; run the erc_train stage)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_models(config: dict) -> ErcModels:
+    """Modules with the checkpoint's shapes (random weights)."""
+    hp, n = config["hyperparameters"], len(config["classes"])
+    utterance, dialogue = {}, {}
+    for m in ("text", "audio"):
+        emb = config["embeddings"][m]
+        utterance[m] = UtteranceClassifier(emb["layers"], emb["dim"], hp["utterance_hidden"], n, hp["dropout"])
+        dialogue[m] = DialogueContext(hp["utterance_hidden"], hp["gru_hidden"], hp["gru_layers"], hp["heads"], n,
+                                      hp["dropout"])
+    width = 2 * hp["gru_hidden"]
+    fusion = CoAttentionFusion(width, width, hp["fusion_hidden"], hp["heads"], n, hp["dropout"])
+    return ErcModels(utterance, dialogue, fusion)
+
+
+def load_checkpoint(model_dir: str | Path) -> tuple[dict, ErcModels]:
+    model_dir = Path(model_dir)
+    config = read_config(model_dir)
+    models = build_models(config)
+    for m in ("text", "audio"):
+        models.utterance[m].load_state_dict(load_file(str(model_dir / f"stage1_{m}.safetensors")))
+        models.dialogue[m].load_state_dict(load_file(str(model_dir / f"stage2_{m}.safetensors")))
+    models.fusion.load_state_dict(load_file(str(model_dir / "stage3_fusion.safetensors")))
+    return config, models.eval()

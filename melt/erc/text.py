@@ -1,0 +1,70 @@
+"""Utterance text embeddings: the mean of a transformer encoder's last hidden states over the utterance's tokens.
+
+Any `save_pretrained` folder or Hub id loads through AutoModel (a sequence classifier's head, e.g. the model of
+`pretrain_text`, is dropped: its encoder is what the dialogue model uses). One utterance at a time, unpadded, so
+an utterance's vector does not depend on which others are computed with it (the store can share it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import torch
+
+POOLING = "mean-last"
+
+
+class TextEncoder:
+    def __init__(self, model_id: str, revision: str | None = None, max_length: int = 128, device: str = "cpu"):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_id, revision=revision)
+        model, loading = AutoModel.from_pretrained(model_id, revision=revision, output_loading_info=True)
+        self.model = model.to(device).eval()
+        self.model.requires_grad_(False)
+        self.max_length = max_length
+        self.info = fingerprint(model_id, revision, self.model, set(loading["missing_keys"]), self.tokenizer,
+                                max_length)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def embed(self, text: str) -> np.ndarray:
+        """(1, 1, hidden) float32: one "crop", one "layer" (the shape of the feature store's vectors)."""
+        device = next(self.model.parameters()).device
+        enc = self.tokenizer(text, truncation=True, max_length=self.max_length, return_tensors="pt").to(device)
+        hidden = self.model(**enc).last_hidden_state[0]
+        return hidden.mean(dim=0).float().cpu().numpy()[None, None, :]
+
+
+def fingerprint(model_id: str, revision: str | None, model, missing: set[str], tokenizer, max_length: int) -> dict:
+    """What decides the embeddings: id, requested revision, resolved commit, config, the weights the checkpoint
+    provides, tokenizer, pooling, max length. Weights the checkpoint lacks (e.g. the pooler AutoModel adds to a
+    sequence classifier's encoder) are initialised at random on every load and never reach the last hidden states:
+    they are left out, so the fingerprint is the same from one load to the next."""
+    config = model.config.to_dict()
+    for volatile in ("_commit_hash", "transformers_version", "_name_or_path"):
+        config.pop(volatile, None)
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if name not in missing:
+            weights.update(name.encode())
+            weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    info = {"id": model_id, "revision": revision, "commit": getattr(model.config, "_commit_hash", None),
+            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
+            "weights_sha256": weights.hexdigest(), "tokenizer_sha256": _tokenizer_sha256(tokenizer),
+            "pooling": POOLING, "max_length": max_length}
+    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    return info
+
+
+def _tokenizer_sha256(tokenizer) -> str:
+    """What decides the token ids: the fast tokenizer's full serialisation (vocabulary, merges, normaliser,
+    pre-tokeniser, post-processor), else the vocabulary. Paths and names are not part of it."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,17 @@
+"""Stage `erc_embed@<modality>` (text, audio): an embedding per turn of every ERC dataset via a shared store →
+data/features/erc/<modality>/. The counters (computed vs reused) depend on the store's history: printed only."""
+
+import sys
+
+from melt.erc.embed import embed_turns
+from melt.erc.params import ErcParams
+from melt.params_base import stage_params
+from melt.ser.params import SerParams
+
+if __name__ == "__main__":
+    modality = sys.argv[1]
+    params = stage_params(erc=ErcParams, ser=SerParams)
+    info = embed_turns(modality, params.erc, params.ser, tables_dir="data/erc",
+                       out_dir=f"data/features/erc/{modality}")
+    print(f"{modality}: {info['items']} turns {info['status']}, {info['layers']} layers × {info['dim']}; vectors "
+          f"computed {info['vectors_computed']}, reused {info['vectors_reused']}")
