@@ -1,5 +1,5 @@
-"""Stage `publish`: data/melt + reports/analysis.json → data/hub (card, Parquet, excluded.csv, provenance);
-push when publish.push."""
+"""Stage `publish`: data/melt + reports/analysis.json → data/hub (card, Parquet, excluded.csv, provenance); the
+`reviewed` config from data/melt_reviewed once a row has a reviewer's decision; push when publish.push."""
 
 from melt.analysis.params import DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
@@ -13,7 +13,7 @@ if __name__ == "__main__":
                           publish=PublishParams)
     sections = {name: getattr(params, name).model_dump(mode="json") for name in ("data", "prompts", "annotate", "derive")}
     summary = run(params.publish, sections=sections, melt_dir="data/melt", analysis_path="reports/analysis.json",
-                  annotations_dir="data/annotations", out_dir="data/hub")
+                  annotations_dir="data/annotations", out_dir="data/hub", reviewed_dir="data/melt_reviewed")
     print(f"built {summary['out_dir']}: " + ", ".join(f"{s} {n} rows" for s, n in summary["rows"].items()))
     if summary["pushed"]:
         p = summary["pushed"]

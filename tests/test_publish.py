@@ -26,6 +26,8 @@ from melt.publish.card import SOURCE_LICENSES
 from melt.publish.dataset import PUBLISHED_COLUMNS, PUBLISHED_EXCLUDED_COLUMNS, PublishError
 from melt.publish.params import PublishParams
 from melt.publish.provenance import PUBLISHED_PARAMS, source_commit
+from melt.publish.reviewed import REVIEW_COLUMNS
+from melt.study.review_apply import REVIEW_COLUMNS as study_review_columns
 
 SPLITS = ("train", "validation", "test")   # Hub names: MELD's dev is published as validation
 SECRET_URL = "http://user:secret-pass@llm.local:8000/v1"
@@ -57,10 +59,10 @@ def build_inputs(root, samples=2, labels_splits=None, derive_params=DeriveParams
     return prepared
 
 
-def do_publish(root, secs=None, **kw):
+def do_publish(root, secs=None, reviewed_dir=None, **kw):
     return publish(PublishParams(**kw), sections=secs or sections(), melt_dir=root / "data/melt",
                    analysis_path=root / "reports/analysis.json", annotations_dir=root / "data/annotations",
-                   out_dir=root / "data/hub", root=root)
+                   out_dir=root / "data/hub", root=root, reviewed_dir=reviewed_dir)
 
 
 def card_header(card: str) -> dict:
@@ -245,3 +247,67 @@ def test_include_audio_embeds_the_wav_bytes(tmp_path):
     assert row["audio"]["path"] == row["filename"]
     wav, sr = sf.read(io.BytesIO(row["audio"]["bytes"]))
     assert sr == 16000 and len(wav) == int(1.2 * 16000)
+
+
+def write_reviewed(root, decisions: dict) -> None:
+    """data/melt_reviewed as review_apply writes it: every row the LLM's label unless `decisions` (split → {row
+    index: (final_label, label_source, reviewer)}) says otherwise."""
+    for split in ("train", "dev", "test"):
+        df = pd.read_csv(root / f"data/melt/{split}.csv", dtype=str, keep_default_na=False)
+        df = df.assign(final_label=df["llm_label"], label_source="llm", reviewer="", reviewed_at="")
+        for i, (label, source, who) in decisions.get(split, {}).items():
+            df.loc[i, list(REVIEW_COLUMNS)] = [label, source, who, "2026-11-30T10:00:00+00:00"]
+        (root / "data/melt_reviewed").mkdir(parents=True, exist_ok=True)
+        df.to_csv(root / f"data/melt_reviewed/{split}.csv", index=False)
+
+
+def test_reviewed_config_is_published_once_a_row_is_reviewed(tmp_path):
+    build_inputs(tmp_path)
+    write_reviewed(tmp_path, {})
+    summary = do_publish(tmp_path, reviewed_dir=tmp_path / "data/melt_reviewed")
+    assert summary["configs"] == ["default"]          # nothing reviewed: the config would repeat the default one
+    assert not (tmp_path / "data/hub/reviewed").exists()
+
+    melt_train = pd.read_csv(tmp_path / "data/melt/train.csv", keep_default_na=False)
+    meld_label = melt_train.loc[1, "Emotion"]
+    write_reviewed(tmp_path, {"train": {0: ("frustration", "reviewer", "alice"), 1: (meld_label, "meld", "bob")}})
+    summary = do_publish(tmp_path, reviewed_dir=tmp_path / "data/melt_reviewed")
+    assert summary["configs"] == ["default", "reviewed"]
+    hub = tmp_path / "data/hub"
+    header = card_header((hub / "README.md").read_text())
+    assert [c["config_name"] for c in header["configs"]] == ["default", "reviewed"]
+    default = load_dataset(str(hub), cache_dir=str(tmp_path / "hf-cache"))
+    reviewed = load_dataset(str(hub), "reviewed", cache_dir=str(tmp_path / "hf-cache"))
+    assert set(reviewed) == set(default) == set(SPLITS)
+    for split, name in zip(("train", "dev", "test"), SPLITS):
+        expected = pd.read_csv(tmp_path / f"data/melt_reviewed/{split}.csv", dtype=str, keep_default_na=False)
+        got = reviewed[name]
+        assert list(got["Utterance"]) == list(default[name]["Utterance"]) == expected["Utterance"].tolist()
+        assert list(got["final_label"]) == expected["final_label"].tolist()
+        assert [got.features["label_source"].int2str(i) for i in got["label_source"]] == expected["label_source"].tolist()
+        assert list(got["reviewer"]) == expected["reviewer"].tolist()
+    train = reviewed["train"]
+    assert train[0]["final_label"] == "frustration" and train[1]["final_label"] == meld_label
+    assert sum(r != "" for r in train["reviewer"]) == 2
+    prov = json.loads((hub / "provenance.json").read_text())
+    assert prov["reviewed_rows"]["train"] == {"rows": len(melt_train), "reviewed": 2}
+    assert "reviewed/train.parquet" in prov["files_sha256"] and "data/melt_reviewed/train.csv" in prov["inputs_sha256"]
+    assert "`train` 2 of" in (hub / "README.md").read_text()
+
+
+def test_reviewed_rows_that_are_not_data_melts_are_refused(tmp_path):
+    build_inputs(tmp_path)
+    write_reviewed(tmp_path, {"train": {0: ("joy", "reviewer", "alice")}})
+    path = tmp_path / "data/melt_reviewed/train.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.iloc[:-1].to_csv(path, index=False)               # a stale review_apply output: one row short
+    with pytest.raises(PublishError, match=r"melt_reviewed/train.csv: .* rows, but data/melt's train split has"):
+        do_publish(tmp_path, reviewed_dir=tmp_path / "data/melt_reviewed")
+    df.loc[2, "label_source"] = "gpt"
+    df.to_csv(path, index=False)
+    with pytest.raises(PublishError, match=r"train.csv: row 3: label_source 'gpt'"):
+        do_publish(tmp_path, reviewed_dir=tmp_path / "data/melt_reviewed")
+
+
+def test_reviewed_columns_are_review_applys():
+    assert REVIEW_COLUMNS == study_review_columns

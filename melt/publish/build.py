@@ -18,6 +18,7 @@ from melt.publish.card import DEFAULT_TITLES, card_data, render_card, resolve_li
 from melt.publish.dataset import HUB_SPLITS, PublishError, build_splits, published_exclusions
 from melt.publish.params import PublishParams
 from melt.publish.provenance import PUBLISH_KEYS, annotation_sources, published_params, source_commit
+from melt.publish.reviewed import CONFIG as REVIEWED, build_reviewed
 from melt.publish.push import push_folder, push_token
 
 EXCLUDED_FILE = "excluded.csv"
@@ -40,7 +41,7 @@ def _out_of_set(stats: dict) -> dict:
 
 
 def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources: dict, rows: dict,
-                  excluded: dict, template: Path, license: str, commit: str | None) -> dict:
+                  excluded: dict, template: Path, license: str, commit: str | None, reviewed: dict | None) -> dict:
     """Everything the card template shows; `stats` per published split under its Hub name."""
     stats = {HUB_SPLITS[s]: r for s, r in analysis.get("splits", {}).items() if HUB_SPLITS[s] in rows}
     return dict(
@@ -53,13 +54,16 @@ def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources
         excluded=excluded, excluded_file=EXCLUDED_FILE, out_of_set=_out_of_set(stats),
         empty_splits=[HUB_SPLITS[s] for s in SPLITS if HUB_SPLITS[s] not in rows],
         has_alpha=any(s.get("samples_agreement", {}).get("alpha") is not None for s in stats.values()),
+        reviewed=reviewed, reviewed_config=REVIEWED,
     )
 
 
 def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Path, analysis_path: str | Path,
-        annotations_dir: str | Path, out_dir: str | Path, root: str | Path = ".") -> dict:
+        annotations_dir: str | Path, out_dir: str | Path, root: str | Path = ".",
+        reviewed_dir: str | Path | None = None) -> dict:
     """sections: `{name: params.<name>.model_dump(mode="json")}` for data, prompts, annotate and derive; only
-    the keys in `provenance.PUBLISHED_PARAMS` are used."""
+    the keys in `provenance.PUBLISHED_PARAMS` are used. reviewed_dir: `data/melt_reviewed`, published as the
+    `reviewed` config when a row in it has a reviewer's decision."""
     token = push_token(params) if params.push else None  # fail before any work
     root, melt_dir, out_dir = Path(root), Path(melt_dir), Path(out_dir)
     recorded = published_params(sections)
@@ -74,35 +78,45 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
     analysis = json.loads(Path(analysis_path).read_text(encoding="utf-8"))
     sources = annotation_sources(Path(annotations_dir), SPLITS)
     excluded = published_exclusions(melt_dir / "excluded.csv")
+    reviewed_dsd, reviewed_rows = (build_reviewed(Path(reviewed_dir), dsd, SPLITS, params.include_audio, root)
+                                   if reviewed_dir is not None else (None, {}))
 
     shutil.rmtree(out_dir, ignore_errors=True)   # a split left empty since the last build must not linger
     data_files = {split: f"data/{split}.parquet" for split in dsd}
-    for split, ds in dsd.items():
-        with atomic_open(out_dir / data_files[split], "wb") as f:
-            ds.to_parquet(f)
+    configs = {"default": (dsd, data_files)}
+    if reviewed_dsd is not None:
+        configs[REVIEWED] = (reviewed_dsd, {split: f"{REVIEWED}/{split}.parquet" for split in reviewed_dsd})
+    for splits, files in configs.values():
+        for split, ds in splits.items():
+            with atomic_open(out_dir / files[split], "wb") as f:
+                ds.to_parquet(f)
     write_csv(excluded, out_dir / EXCLUDED_FILE)
 
     commit = source_commit(root)
     inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", Path(analysis_path),
-              *(Path(annotations_dir) / f"{s}.jsonl" for s in SPLITS), template_path]
+              *(Path(annotations_dir) / f"{s}.jsonl" for s in SPLITS), template_path,
+              *((Path(reviewed_dir) / f"{s}.csv" for s in SPLITS) if reviewed_dsd is not None else ())]
+    published = [f for _, files in configs.values() for f in files.values()]
     rows = {split: len(ds) for split, ds in dsd.items()}
     provenance = {
         "version": params.version,
         "git_commit": commit,
         "params": {"publish": {k: getattr(params, k) for k in PUBLISH_KEYS} | {"license": license}, **recorded},
         "inputs_sha256": {_rel(p, root): sha256_file(p) for p in inputs},
-        "files_sha256": {f: sha256_file(out_dir / f) for f in (*data_files.values(), EXCLUDED_FILE)},
+        "files_sha256": {f: sha256_file(out_dir / f) for f in (*published, EXCLUDED_FILE)},
         "rows": rows,
         "excluded_rows": {s: int((excluded["split"] == s).sum()) for s in HUB_SPLITS.values()},
         "annotation_sources": sources,
+        "reviewed_rows": reviewed_rows,
+        "configs": list(configs),
     }
     write_json(out_dir / "provenance.json", provenance)
     context = _card_context(params, recorded, analysis, sources, rows, provenance["excluded_rows"], template_path,
-                            license, commit)
-    data = card_data(dsd, data_files, context["pretty_name"], license, recorded["data"]["source"])
+                            license, commit, reviewed_rows if reviewed_dsd is not None else None)
+    data = card_data(configs, context["pretty_name"], license, recorded["data"]["source"])
     write_text(out_dir / "README.md", render_card(data, **context))
 
-    summary = {"out_dir": out_dir.as_posix(), "rows": rows, "pushed": None}
+    summary = {"out_dir": out_dir.as_posix(), "rows": rows, "configs": list(configs), "pushed": None}
     if params.push:
         summary["pushed"] = push_folder(out_dir, params, token)
     return summary

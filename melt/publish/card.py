@@ -36,8 +36,10 @@ def size_category(n: int) -> str:
     return "n>1M"
 
 
-def card_data(dsd: DatasetDict, data_files: dict[str, str], pretty_name: str, license: str,
+def card_data(configs: dict[str, tuple[DatasetDict, dict[str, str]]], pretty_name: str, license: str,
               source: str) -> DatasetCardData:
+    """configs: name → (its splits, split → data file); `default` first, the one `load_dataset(repo)` reads."""
+    dsd = configs["default"][0]
     # MELD's lines come from the show's subtitles; the demo's script was written for this project
     language_creators = ["found"] if source == "meld" else ["other"]
     data = DatasetCardData(
@@ -48,13 +50,15 @@ def card_data(dsd: DatasetDict, data_files: dict[str, str], pretty_name: str, li
         size_categories=[size_category(sum(len(d) for d in dsd.values()))],
         tags=["emotion", "speech-emotion-recognition", "llm-annotation", "meld", "melt"],
     )
-    MetadataConfigs({"default": {"data_files": [{"split": s, "path": p} for s, p in data_files.items()]}}
-                    ).to_dataset_card_data(data)
-    splits = SplitDict()
-    for name, ds in dsd.items():
-        splits.add(SplitInfo(name=name, num_bytes=ds.data.nbytes, num_examples=len(ds)))
-    info = DatasetInfo(features=next(iter(dsd.values())).features, splits=splits)
-    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
+    MetadataConfigs({name: {"data_files": [{"split": s, "path": p} for s, p in files.items()]}
+                     for name, (_, files) in configs.items()}).to_dataset_card_data(data)
+    infos = {}
+    for name, (splits_of, _) in configs.items():
+        splits = SplitDict()
+        for split, ds in splits_of.items():
+            splits.add(SplitInfo(name=split, num_bytes=ds.data.nbytes, num_examples=len(ds)))
+        infos[name] = DatasetInfo(features=next(iter(splits_of.values())).features, splits=splits)
+    DatasetInfosDict(infos).to_dataset_card_data(data)
     return data
 
 

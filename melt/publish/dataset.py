@@ -46,7 +46,7 @@ def melt_features(include_audio: bool) -> Features:
     return Features(feats)
 
 
-def _typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+def typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     out = df[list(PUBLISHED_COLUMNS)].copy()
     for col in (*INT_COLUMNS, *FLOAT_COLUMNS):
         converted = pd.to_numeric(out[col], errors="coerce")
@@ -64,7 +64,7 @@ def _typed(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return out
 
 
-def _audio_column(df: pd.DataFrame, path: Path, root: Path) -> list[dict]:
+def audio_column(df: pd.DataFrame, path: Path, root: Path) -> list[dict]:
     cells = []
     for i, (rel, name) in enumerate(zip(df["audio_path"], df["filename"]), 1):
         audio = root / rel if rel else None
@@ -84,9 +84,9 @@ def build_splits(melt_dir: Path, splits: tuple[str, ...], include_audio: bool, r
         df = read_melt_csv(path)
         if df.empty:
             continue
-        typed = _typed(df, path)
+        typed = typed_columns(df, path)
         if include_audio:
-            typed["audio"] = _audio_column(df, path, root)
+            typed["audio"] = audio_column(df, path, root)
         out[HUB_SPLITS[split]] = Dataset.from_pandas(typed, features=features, preserve_index=False)
     if not out:
         raise PublishError(f"{melt_dir}: every split is empty: no labelled row to publish")
