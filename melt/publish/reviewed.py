@@ -49,6 +49,8 @@ def build_reviewed(reviewed_dir: Path, melt_splits: DatasetDict, splits: tuple[s
                    root: Path = Path(".")) -> tuple[DatasetDict | None, dict]:
     """(the `reviewed` config's splits, or None when no row has a reviewer's decision; rows and reviewed rows per
     Hub split). Its splits are the default config's: the same rows, in the same order."""
+    if not Path(reviewed_dir).is_dir():   # review_apply has not run (e.g. the stage script run outside DVC)
+        return None, {}
     features = reviewed_features(include_audio)
     out, counts = {}, {}
     for split in splits:
