@@ -25,7 +25,7 @@ from melt.erc.train import train_model
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
 from melt.ser.features import extract_features
 from melt.ser.params import SerParams
-from melt.ser.tracking import Tracker
+from melt.tracking import Tracker
 
 MISSING = "test/dia0_utt1"
 

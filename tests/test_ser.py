@@ -473,7 +473,7 @@ def test_finetune_round_trip(data, tmp_path):
 
 
 def test_tracking_store_is_the_original_repository(tmp_path, monkeypatch):
-    from melt.ser.tracking import repo_root, tracking_uri
+    from melt.tracking import repo_root, tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))

@@ -24,7 +24,7 @@ from melt.erc.params import ErcParams
 from melt.io import write_csv, write_json
 from melt.metrics import classification_metrics
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
-from melt.ser.tracking import Tracker, dvc_experiment, tracking_uri
+from melt.tracking import Tracker, dvc_experiment, tracking_uri
 
 MOSI = "cmumosi"
 

@@ -13,7 +13,7 @@ from melt.erc.labels import classes as label_classes
 from melt.erc.params import ErcParams
 from melt.erc.training import train_hierarchy
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
-from melt.ser.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
+from melt.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
 
 HYPERPARAMETERS = ("utterance_hidden", "gru_hidden", "gru_layers", "heads", "fusion_hidden", "dropout", "seed")
 

@@ -25,8 +25,9 @@ from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256, finetuned_bac
 from melt.ser.data import IN_DOMAIN, attach_vectors, read_melt_split
 from melt.ser.features import read_feature_info
 from melt.ser.params import SerParams
-from melt.ser.tracking import Tracker, dvc_experiment, metric_key, tracking_uri
+from melt.ser.tracking import metric_key
 from melt.ser.training import predict_pooled, predict_waves
+from melt.tracking import Tracker, dvc_experiment, tracking_uri
 
 LABEL_SETS = ("melt", "meld")
 

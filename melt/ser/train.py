@@ -20,8 +20,9 @@ from melt.ser.data import IN_DOMAIN, attach_vectors, load_arrays, plan_heads, re
 from melt.ser.features import read_feature_info
 from melt.ser.params import SerParams
 from melt.ser.registry import EGEMAPS
-from melt.ser.tracking import Tracker, dvc_experiment, git_revision, metric_key, tracking_uri
+from melt.ser.tracking import metric_key
 from melt.ser.training import HeadConfig, finetune, make_accelerator, train_head
+from melt.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
 
 # Everything train writes into a checkpoint folder (and mlflow_run.json of older versions): cleared first.
 OUTPUTS = ("heads", CONFIG, "history.json", "training.json", "training_rows.csv", "exclusions.csv", "mlflow_run.json")
