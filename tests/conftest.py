@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 MELD_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
@@ -109,8 +110,24 @@ def copy_repo(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reproduced(tmp_path_factory) -> Path:
-    """A fresh copy of the repository after a full offline `dvc repro` (run once per test session)."""
-    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+def reproduced(tmp_path_factory, worker_id) -> Path:
+    """A fresh copy of the repository after a full offline `dvc repro`, built once per test session and shared
+    by the pytest-xdist workers (the first to need it builds it, another that needs it meanwhile waits).
+    Read-only: copy it to change anything."""
+    if worker_id == "master":   # no xdist
+        return _build_reproduced(tmp_path_factory.mktemp("reproduced"))
+    shared = tmp_path_factory.getbasetemp().parent   # common to every worker of this session
+    repo, done = shared / "reproduced", shared / "reproduced.done"
+    with FileLock(shared / "reproduced.lock"):
+        if not done.exists():
+            shutil.rmtree(repo, ignore_errors=True)   # left by a worker that failed half-way
+            repo.mkdir()
+            _build_reproduced(repo)
+            done.touch()
+    return repo
+
+
+def _build_reproduced(repo: Path) -> Path:
+    copy_repo(repo)
     run(["dvc", "repro"], repo)
     return repo

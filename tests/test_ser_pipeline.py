@@ -66,8 +66,21 @@ def committed_copy(reproduced, repo):
 
 
 def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduced, tmp_path):
+    """`dvc exp run --temp -S ser.lr=0.01`: its runs land in the repository's MLflow store, and `dvc exp show
+    --only-changed` shows the headline metrics and the param, no hash column of an intermediate checkpoint or
+    report, in 200 columns."""
     repo = committed_copy(reproduced, tmp_path / "repo")
     run(["dvc", "exp", "run", "--temp", "-n", "lr-test", "-S", "ser.lr=0.01", "ser@egemaps"], repo)
+    env_run = dict(__import__("conftest").run_env(), COLUMNS="200")
+    table = run(["dvc", "exp", "show", "--only-changed"], repo, env=env_run).stdout
+    lines = table.splitlines()
+    widest = max(len(line) for line in lines)
+    print(f"dvc exp show --only-changed: {len(lines)} lines, widest {widest} columns\n{table}")
+    assert widest <= 200, table
+    header = next(line for line in lines if "Experiment" in line).split()
+    expected = [f"{labels}.{target}.{m}" for labels in ("melt", "meld") for target in ("test", "acted")
+                for m in ("uar", "f1")]
+    assert header == ["Experiment", "Created", *expected, "ser.lr"], header
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exps = [r for e in shown for x in (e.get("experiments") or []) for r in x["revs"] if r.get("name") == "lr-test"]
     assert len(exps) == 1
@@ -104,20 +117,3 @@ def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
     queued = [r for r in ser_runs(repo / "mlflow.db") if r.data.params["dvc_experiment"] == "queued-lr"]
     assert len(queued) == 2 and all(float(r.data.params["lr"]) == 0.02 for r in queued)
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing logged inside the queue's copy
-
-
-def test_exp_show_only_changed_fits_200_columns(reproduced, tmp_path):
-    """`dvc exp run -S ser.lr=0.0005` then `dvc exp show --only-changed`: the headline metrics and the param,
-    no hash column of an intermediate checkpoint or report, in 200 columns."""
-    repo = committed_copy(reproduced, tmp_path / "repo")
-    run(["dvc", "exp", "run", "-S", "ser.lr=0.0005"], repo)
-    env_run = dict(__import__("conftest").run_env(), COLUMNS="200")
-    table = run(["dvc", "exp", "show", "--only-changed"], repo, env=env_run).stdout
-    lines = table.splitlines()
-    widest = max(len(line) for line in lines)
-    print(f"dvc exp show --only-changed: {len(lines)} lines, widest {widest} columns\n{table}")
-    assert widest <= 200, table
-    header = next(line for line in lines if "Experiment" in line).split()
-    expected = [f"{labels}.{target}.{m}" for labels in ("melt", "meld") for target in ("test", "acted")
-                for m in ("uar", "f1")]
-    assert header == ["Experiment", "Created", *expected, "ser.lr"], header
