@@ -14,7 +14,8 @@ if __name__ == "__main__":
     sections = {name: getattr(params, name).model_dump(mode="json") for name in ("data", "prompts", "annotate", "derive")}
     summary = run(params.publish, sections=sections, melt_dir="data/melt", analysis_path="reports/analysis.json",
                   annotations_dir="data/annotations", out_dir="data/hub", reviewed_dir="data/melt_reviewed")
-    print(f"built {summary['out_dir']}: " + ", ".join(f"{s} {n} rows" for s, n in summary["rows"].items()))
+    print(f"built {summary['out_dir']}: " + ", ".join(f"{s} {n} rows" for s, n in summary["rows"].items())
+          + f"; configs {', '.join(summary['configs'])}")
     if summary["pushed"]:
         p = summary["pushed"]
         print(f"pushed {p['repo_id']} ({'private' if p['private'] else 'public'}), commit {p['commit']}")

@@ -18,8 +18,8 @@ from melt.publish.card import DEFAULT_TITLES, card_data, render_card, resolve_li
 from melt.publish.dataset import HUB_SPLITS, PublishError, build_splits, published_exclusions
 from melt.publish.params import PublishParams
 from melt.publish.provenance import PUBLISH_KEYS, annotation_sources, published_params, source_commit
-from melt.publish.reviewed import CONFIG as REVIEWED, build_reviewed
 from melt.publish.push import push_folder, push_token
+from melt.publish.reviewed import CONFIG as REVIEWED, build_reviewed
 
 EXCLUDED_FILE = "excluded.csv"
 
