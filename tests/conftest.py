@@ -109,6 +109,17 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def pytest_collection_modifyitems(config, items):
+    """Order for the two xdist workers: the longest test first (it builds the shared `reproduced` repository,
+    then runs two more full pipelines), then the tests that do not need that repository, then those that do
+    (by then it is built, so no worker idles waiting for it)."""
+    def rank(item) -> int:
+        if item.get_closest_marker("runs_first"):
+            return 0
+        return 2 if "reproduced" in item.fixturenames else 1
+    items.sort(key=rank)   # stable: file order within a rank
+
+
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory, worker_id) -> Path:
     """A fresh copy of the repository after a full offline `dvc repro`, built once per test session and shared

@@ -35,6 +35,7 @@ def _leaves(obj, prefix=""):
 
 
 @pytest.mark.slow
+@pytest.mark.runs_first
 def test_two_runs_from_clean_and_a_second_clone_give_identical_hashes(reproduced, tmp_path):
     first = output_hashes(reproduced)
 
