@@ -13,6 +13,8 @@ import json
 import numpy as np
 import torch
 
+from melt.fingerprint import model_fingerprint
+
 POOLING = "mean-last"
 
 
@@ -46,20 +48,8 @@ def fingerprint(model_id: str, revision: str | None, model, missing: set[str], t
     provides, tokenizer, pooling, max length. Weights the checkpoint lacks (e.g. the pooler AutoModel adds to a
     sequence classifier's encoder) are initialised at random on every load and never reach the last hidden states:
     they are left out, so the fingerprint is the same from one load to the next."""
-    config = model.config.to_dict()
-    for volatile in ("_commit_hash", "transformers_version", "_name_or_path"):
-        config.pop(volatile, None)
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if name not in missing:
-            weights.update(name.encode())
-            weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    info = {"id": model_id, "revision": revision, "commit": getattr(model.config, "_commit_hash", None),
-            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
-            "weights_sha256": weights.hexdigest(), "tokenizer_sha256": _tokenizer_sha256(tokenizer),
-            "pooling": POOLING, "max_length": max_length}
-    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-    return info
+    return model_fingerprint(model, skip=missing, id=model_id, revision=revision,
+                             tokenizer_sha256=_tokenizer_sha256(tokenizer), pooling=POOLING, max_length=max_length)
 
 
 def _tokenizer_sha256(tokenizer) -> str:

@@ -11,14 +11,13 @@ as openai-whisper reports it; computed for greedy decoding (num_beams 1), empty 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from melt.data.audio import SAMPLE_RATE
+from melt.fingerprint import model_fingerprint
 
 FRAME = SAMPLE_RATE // 50   # 20 ms
 SEARCH_S = 2.0
@@ -55,20 +54,9 @@ def load_whisper(model_id: str, revision: str | None, device: str, dtype: torch.
 
 def fingerprint(model_id: str, revision: str | None, model, decoding: Decoding) -> dict:
     """What determines a transcript: model id, revision, resolved commit, config, weights, decoding settings."""
-    config = model.config.to_dict()
-    for volatile in ("_commit_hash", "transformers_version", "_name_or_path"):
-        config.pop(volatile, None)
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        weights.update(name.encode())
-        weights.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    info = {"model": model_id, "revision": revision, "commit": getattr(model.config, "_commit_hash", None),
-            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
-            "weights_sha256": weights.hexdigest(), "dtype": str(model.dtype).removeprefix("torch."),
-            "language": decoding.language, "max_new_tokens": decoding.max_new_tokens,
-            "num_beams": decoding.num_beams, "chunk_s": decoding.chunk_s}
-    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-    return info
+    return model_fingerprint(model, model=model_id, revision=revision, dtype=str(model.dtype).removeprefix("torch."),
+                             language=decoding.language, max_new_tokens=decoding.max_new_tokens,
+                             num_beams=decoding.num_beams, chunk_s=decoding.chunk_s)
 
 
 def split_chunks(signal: np.ndarray, chunk_s: float) -> list[np.ndarray]:

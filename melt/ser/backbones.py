@@ -7,13 +7,12 @@ so this is exactly masked mean pooling.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from melt.fingerprint import model_fingerprint
 from melt.ser.registry import BackboneSpec
 
 
@@ -40,18 +39,7 @@ def load_backbone(spec: BackboneSpec, finetune: bool = False, device: str | torc
 
 def fingerprint(spec: BackboneSpec, model, normalized: bool) -> dict:
     """What determines the backbone's outputs: id, requested revision, resolved commit, config, weights."""
-    config = model.config.to_dict()
-    config.pop("_commit_hash", None)
-    config.pop("transformers_version", None)
-    weights = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        weights.update(name.encode())
-        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    info = {"id": spec.id, "revision": spec.revision, "commit": getattr(model.config, "_commit_hash", None),
-            "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest(),
-            "weights_sha256": weights.hexdigest(), "normalized_input": normalized}
-    info["key"] = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
-    return info
+    return model_fingerprint(model, id=spec.id, revision=spec.revision, normalized_input=normalized)
 
 
 def frame_mask(model, lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
