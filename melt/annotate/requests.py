@@ -226,15 +226,31 @@ def write_annotator_prompts(prepared_dir: Path, out_dir: Path, prompts: PromptsP
 
 
 def panel_manifest(annotate: AnnotateParams, templates_dir: Path = Path("prompts")) -> dict:
-    """What the panel is, in panel order: per annotator its backend, model, input, prompt (name and sha256),
-    samples. Written beside the requests and the annotations; `derive` and `publish` read it."""
+    """What the panel is, in panel order: per annotator what shapes its answers (backend, model, input, prompt and
+    its sha256, sampling, re-asks, audio handling; `base_url` without credentials, labels files by name). Written
+    beside the requests and the annotations; `derive`, `analyze` and `publish` read it, never the params."""
+    from urllib.parse import urlsplit, urlunsplit
+
     from melt.io import sha256_file
+
+    def public(url: str | None) -> str | None:
+        if not url:
+            return url
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=host))
 
     out = {}
     for s in annotate.panel():
-        out[s.name] = {"backend": s.backend, "model": effective_model(s), "input": s.input, "prompt": s.prompt_name,
-                       "prompt_sha256": sha256_file(templates_dir / f"{s.prompt_name}.txt"), "samples": s.samples,
-                       "provider": s.provider_name}
+        out[s.name] = {
+            "backend": s.backend, "model": effective_model(s), "input": s.input, "prompt": s.prompt_name,
+            "prompt_sha256": sha256_file(templates_dir / f"{s.prompt_name}.txt"), "provider": s.provider_name,
+            "base_url": public(s.base_url), "temperature": s.temperature, "top_p": s.top_p,
+            "max_tokens": s.max_tokens, "response_format": s.response_format, "seed": s.seed, "samples": s.samples,
+            "max_invalid_retries": s.max_invalid_retries,
+            "labels_files": {split: Path(p).name for split, p in sorted(s.labels_files.items())},
+            **({"audio_format": s.audio_format, "max_audio_s": s.max_audio_s, "too_long": s.too_long}
+               if s.hears_audio else {})}
     return {"annotators": out}
 
 
