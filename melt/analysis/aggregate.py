@@ -10,6 +10,7 @@ label order), `label_order` → the first in EMOTIONS, `exclude` → no label.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,9 @@ def dawid_skene(labels: dict[object, dict[str, str]], annotators: list[str], tie
 
     data = _frame(labels, annotators)
     model = DawidSkene(n_iter=n_iter, tol=tol)
-    proba = model.fit_predict_proba(data).reindex(columns=list(EMOTIONS), fill_value=0.0)
+    with warnings.catch_warnings():   # crowd-kit 1.4.2 uses pandas keywords pandas 3 deprecates (no effect on results)
+        warnings.filterwarnings("ignore", module="crowdkit")
+        proba = model.fit_predict_proba(data).reindex(columns=list(EMOTIONS), fill_value=0.0)
     tasks = list(labels)
     decisions = {}
     for i, row in zip(proba.index, proba.to_numpy()):
