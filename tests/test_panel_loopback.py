@@ -104,3 +104,18 @@ def test_audio_annotators_answer_from_each_rows_own_sound(tmp_path):
     assert fewer["metrics"]["requests_sent"] == 0 and list(fewer["report"]["annotators"]) == ["audio", "both"]
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["audio", "both", "panel.json"]
     assert fewer["report"]["answers"] == 2 * N               # the snapshot holds the panel's answers only
+
+
+def test_mp3_clips_reach_the_server_as_16k_mono_mp3(tmp_path):
+    prepared, rows = demo_rows(tmp_path)
+    with LLMServer() as srv:
+        params = AnnotateParams(annotators={"mp3": AnnotatorParams(
+            backend="openai", base_url=srv.base_url, input="audio", audio_format="mp3", concurrency=4, rpm=60_000,
+            max_retries=1)})
+        out = run_panel(tmp_path, params, prepared)
+        log = list(srv.audio_log)
+    assert out["report"]["status"]["ok"] == N and len(log) == N                # the server decoded every one
+    assert all(a["parts"] == ["text", "input_audio"] for a in log)
+    sent = json.loads((tmp_path / "prompts/mp3/train.jsonl").read_text().splitlines()[0])
+    assert sent["body"]["messages"][0]["content"][1]["input_audio"]["format"] == "mp3"
+    assert {r["label"] for r in records(tmp_path, "mp3")} <= {"anger", "sadness"}
