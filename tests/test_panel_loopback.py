@@ -119,3 +119,19 @@ def test_mp3_clips_reach_the_server_as_16k_mono_mp3(tmp_path):
     sent = json.loads((tmp_path / "prompts/mp3/train.jsonl").read_text().splitlines()[0])
     assert sent["body"]["messages"][0]["content"][1]["input_audio"]["format"] == "mp3"
     assert {r["label"] for r in records(tmp_path, "mp3")} <= {"anger", "sadness"}
+
+
+def test_each_annotator_reads_its_key_from_its_own_variable(tmp_path, monkeypatch):
+    prepared, _ = demo_rows(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-text-annotator-0000")
+    monkeypatch.setenv("QWEN_KEY", "sk-audio-annotator-1111")
+    with LLMServer() as srv:
+        params = panel(srv, ("text", "audio"))
+        params = params.model_copy(update={"annotators": {
+            "text": params.annotators["text"],
+            "audio": params.annotators["audio"].model_copy(update={"api_key_env": "QWEN_KEY"})}})
+        run_panel(tmp_path, params, prepared)
+        assert srv.authorizations == {"Bearer sk-text-annotator-0000", "Bearer sk-audio-annotator-1111"}
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert b"annotator-0000" not in written and b"annotator-1111" not in written   # nowhere on disk
+    assert b'"api_key_env"' not in (tmp_path / "prompts/panel.json").read_bytes()  # not even the name is needed

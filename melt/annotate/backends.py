@@ -187,8 +187,8 @@ class OpenAIBackend:
                     raise FatalBackendError(
                         f"HTTP {status} from {self.where} for model {body['model']!r}: {redact(err.message)}"
                         + (f" (check {getattr(p, 'api_key_env', 'OPENAI_API_KEY')})" if status in (401, 403) else "")
-                        + (" (check annotate.model and annotate.base_url)" if status == 404 else "")
-                        + (" (check annotate.response_format and sampling params)" if status == 400 else "")
+                        + (" (check the annotator's model and base_url)" if status == 404 else "")
+                        + (" (check the annotator's response_format and sampling params)" if status == 400 else "")
                     ) from None
                 last_error = f"HTTP {status}: {redact(err.message)}"
                 delay = self._delay(attempt, err.response.headers)

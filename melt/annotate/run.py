@@ -196,8 +196,11 @@ def annotate_one(settings: AnnotatorSettings, prompts_dir: Path, out_dir: Path, 
     excluded = sum(1 for p in iter_prompts(prompts_dir, splits) if p.get("excluded"))
     if settings.backend == "labels-file":
         report.update(_write_annotations(_labels_file_records(settings, prompts_dir, splits), out_dir, splits))
-        out.metrics = {"requests": report["requests"], "failed": report["requests"] - report["status"]["ok"],
-                       "cost_usd": 0.0, "requests_sent": 0, "cache_hits": 0}
+        n = report["requests"]
+        out.metrics = ({"requests": n, "cache_hits": n, "requests_to_send": 0, "estimated_cost_usd": 0.0}
+                       if settings.dry_run else   # the same headline keys as the dry runs of the rest of the panel
+                       {"requests": n, "failed": n - report["status"]["ok"], "cost_usd": 0.0, "requests_sent": 0,
+                        "cache_hits": 0})
         return out
     if settings.dry_run:
         estimate = dry_run(settings, sendable(iter_prompts(prompts_dir, splits)), store)
