@@ -45,7 +45,7 @@ def make_prompts(root: Path, n: int, base_url: str) -> Path:
     import pandas as pd
 
     from melt.annotate.params import PromptsParams
-    from melt.annotate.requests import write_prompts
+    from melt.annotate.requests import write_annotator_prompts as write_prompts   # one annotator (issue 15)
 
     prepared = root / "prepared"
     prepared.mkdir(parents=True)
@@ -59,14 +59,14 @@ def make_prompts(root: Path, n: int, base_url: str) -> Path:
 
 
 def engine_params(base_url: str, **kw):
-    from melt.annotate.params import AnnotateParams
+    from melt.annotate.params import AnnotatorSettings as AnnotateParams   # one annotator's settings (issue 15)
     return AnnotateParams(**{"backend": "openai", "base_url": base_url, "concurrency": CONCURRENCY, "rpm": RPM,
                              "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, "backoff_max_s": 30.0, **kw})
 
 
 def child(args) -> None:
     """One engine run (in a fresh process): prints its metrics, elapsed time and peak RSS as JSON."""
-    from melt.annotate.run import annotate
+    from melt.annotate.run import annotate_single as annotate   # one annotator (issue 15)
     work = Path(args.work)
     params = engine_params(args.base_url, store=str(work / args.cache / "store"), **json.loads(args.params))
     started = time.perf_counter()

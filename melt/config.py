@@ -28,10 +28,11 @@ class Params(Section):
     prepare: PrepareParams = Field(default_factory=PrepareParams, description=(
         "Stage `prepare`: ingestion and the paper's filter (docs/data.md)."))
     prompts: PromptsParams = Field(default_factory=PromptsParams, description=(
-        "Stage `prompts`: one LLM request per utterance and sample, from a versioned template (docs/annotate.md)."))
+        "Stage `prompts`: one LLM request per annotator, utterance and sample, from each annotator's versioned "
+        "template (docs/annotate.md)."))
     annotate: AnnotateParams = Field(default_factory=AnnotateParams, description=(
-        "Stage `annotate`: the LLM backend, sampling, limits, retries, prices and the answer store "
-        "(docs/annotate.md)."))
+        "Stage `annotate`: the annotator panel (each annotator's backend, input, prompt, sampling, limits), the "
+        "aggregation `derive` applies, prices and the answer store (docs/annotate.md)."))
     derive: DeriveParams = Field(default_factory=DeriveParams, description=(
         "Stage `derive`: annotations → MELT CSVs, majority vote over samples (docs/melt-dataset.md)."))
     analyze: AnalyzeParams = Field(default_factory=AnalyzeParams, description=(

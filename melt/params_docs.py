@@ -56,14 +56,36 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def _map_values(annotation: Any) -> type[BaseModel] | None:
+    """The value model of a `dict[str, Model]` field (e.g. annotate.annotators), else None."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict and len(args) == 2 and _is_model(args[1]):
+        return args[1]
+    return None
+
+
+def _value_entries(model: type[BaseModel], prefix: str) -> Iterator[Entry]:
+    """The fields of each value of a map (`<prefix>`: e.g. `annotate.annotators.<name>.`), with their defaults."""
+    from pydantic_core import PydanticUndefined
+
+    for name, field in model.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        default = "required" if default is PydanticUndefined else json.loads(
+            json.dumps(default, default=str)) if not isinstance(default, BaseModel) else default.model_dump(mode="json")
+        yield Entry(f"{prefix}{name}", _type_name(field.annotation), default, field.description or "")
+
+
 def entries(model: type[BaseModel], prefix: str = "") -> Iterator[Entry]:
-    """Every field of `model`, depth first; nested sections are listed before their own fields."""
+    """Every field of `model`, depth first; nested sections are listed before their own fields, and the fields of
+    a map's values (`key.<name>.field`) after the map."""
     defaults = model().model_dump(mode="json")
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         yield Entry(key, _type_name(field.annotation), defaults[name], field.description or "")
         if _is_model(field.annotation):
             yield from entries(field.annotation, f"{key}.")
+        elif _map_values(field.annotation) is not None:
+            yield from _value_entries(_map_values(field.annotation), f"{key}.<name>.")
 
 
 def undocumented(model: type[BaseModel]) -> list[str]:
@@ -98,6 +120,8 @@ def markdown(root: type[BaseModel]) -> str:
                   "| key | type | default | meaning |", "|---|---|---|---|"]
         for e in entries(field.annotation, f"{name}."):
             default = "" if e.type == "section" else _cell(e.default)
+            if isinstance(e.default, dict) and len(default) > 200:   # a map of sections: its keys (values below)
+                default = ", ".join(f"`{k}`" for k in e.default)
             lines.append(f"| `{e.key}` | {e.type} | {default} | {e.description.replace('|', chr(92) + '|')} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -61,8 +61,21 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
-def write_annotations(folder: Path, prepared: dict[str, pd.DataFrame], samples: int = 1, seed: int = 1) -> dict:
-    """Random but reproducible answers: mostly the MELD label, sometimes another, a few invalid."""
+def write_panel_json(folder: Path, samples: dict[str, int], inputs: dict[str, str] | None = None, **settings) -> None:
+    """folder/panel.json as annotate writes it beside one folder per annotator (annotator → samples, in order;
+    `settings` added to every annotator's entry, e.g. base_url)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    panel = {name: {"backend": "offline", "model": "test-heuristic", "input": (inputs or {}).get(name, "text"),
+                    "prompt": "melt-v1", "provider": "offline", "base_url": None, "temperature": 1.0, "top_p": 1.0,
+                    "max_tokens": 400, "response_format": "json_object", "seed": 0, "samples": n,
+                    "max_invalid_retries": 2, "labels_files": {}, **settings} for name, n in samples.items()}
+    (folder / "panel.json").write_text(json.dumps({"annotators": panel}), encoding="utf-8")
+
+
+def write_annotations(folder: Path, prepared: dict[str, pd.DataFrame], samples: int = 1, seed: int = 1,
+                      name: str = "llm", panel: bool = True) -> dict:
+    """Random but reproducible answers of annotator `name` (folder/<name>/{split}.jsonl; with `panel`, a
+    folder/panel.json of that one annotator): mostly the MELD label, sometimes another, a few invalid."""
     rng = random.Random(seed)
     written = {}
     for split, df in prepared.items():
@@ -77,8 +90,10 @@ def write_annotations(folder: Path, prepared: dict[str, pd.DataFrame], samples: 
                     label = row["Emotion"] if r < 0.6 else rng.choice(EMOTIONS)
                     recs.append(record(split, row["dialogue_id"], row["utterance_id"], s, label,
                                        character=row["Speaker"].title() if r < 0.9 else "Chandler"))
-        write_jsonl(folder / f"{split}.jsonl", recs)
+        write_jsonl(folder / name / f"{split}.jsonl", recs)
         written[split] = recs
+    if panel:
+        write_panel_json(folder, {name: samples})
     return written
 
 
@@ -111,13 +126,13 @@ def released_melt_files(folder: Path, prepared: dict[str, pd.DataFrame], seed: i
 
 def import_labels_files(files: dict[str, Path], prepared_dir: Path, prompts_dir: Path, annotations_dir: Path,
                         work_dir: Path, templates_dir: Path):
-    """The real `prompts` + `annotate` (backend labels-file) entry points, as the stages call them; returns the
-    AnnotateParams used."""
-    from melt.annotate.params import AnnotateParams, PromptsParams
+    """The real `prompts` + `annotate` entry points, as the stages call them, with a panel of one annotator `llm`
+    (backend labels-file); returns the AnnotateParams used."""
+    from melt.annotate.params import AnnotateParams, AnnotatorParams, PromptsParams
     from melt.annotate.requests import write_prompts
     from melt.annotate.run import annotate
 
-    params = AnnotateParams(backend="labels-file", labels_files=files)
+    params = AnnotateParams(annotators={"llm": AnnotatorParams(backend="labels-file", labels_files=files)})
     write_prompts(prepared_dir, prompts_dir, PromptsParams(), params, templates_dir=templates_dir)
     annotate(params.model_copy(update={"store": str(work_dir / "store")}), prompts_dir=prompts_dir,
              out_dir=annotations_dir, snapshot_dir=work_dir / "snapshot", report_path=work_dir / "annotate_report.json",

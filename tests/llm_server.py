@@ -6,7 +6,10 @@ script applied to the next requests in order: 429 (+ Retry-After or retry-after-
 `500-noretry` / `400-retry` (with `x-should-retry: false` / `true`), timeout (the answer comes after
 the client gave up), malformed JSON, out-of-set label, and 400/401/404. An optional token bucket of
 one second enforces an RPM limit with 429s, like a real provider.
-A line saying "answer <Word>" is obeyed (a prompt-injectable model). Batch API subset: files
+A line saying "answer <Word>" is obeyed (a prompt-injectable model). An `input_audio` part (issue 15) is
+decoded (base64 → WAV/MP3; anything but 16 kHz mono 16-bit is refused with a 400) and answered from the sound:
+RMS level above LOUD_DBFS → Anger, else Sadness; `audio_log` records each such request's parts, bytes and level.
+Batch API subset: files
 upload/content, batches create/list/retrieve. Every request is counted; nothing is written to disk.
 
 What tests observe on the server side, in its own clock and order: the arrival of every chat
@@ -20,9 +23,11 @@ requests with that seed and keep the rest waiting (never answered), for kill tes
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.parser
 import email.policy
 import hashlib
+import io
 import json
 import math
 import random
@@ -32,6 +37,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+import soundfile as sf
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -71,6 +78,47 @@ def content_key(body: dict) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+# ---- audio (issue 15): what an audio LLM receives, decoded and checked; an answer from the sound itself ------------
+LOUD_DBFS = -25.7        # RMS level of the clip sent: above → Anger, else Sadness (demo clips fall on both sides)
+AUDIO_RATE = 16_000
+
+
+class AudioRejected(ValueError):
+    """An input_audio part that is not what the product promises to send (16 kHz mono, 16-bit WAV or MP3)."""
+
+
+def content_text(content) -> str:
+    return content if isinstance(content, str) else "\n".join(p["text"] for p in content if p.get("type") == "text")
+
+
+def audio_parts(body: dict) -> list[dict]:
+    content = body["messages"][-1]["content"]
+    return [] if isinstance(content, str) else [p for p in content if p.get("type") == "input_audio"]
+
+
+def decode_audio(part: dict) -> np.ndarray:
+    """base64 → WAV (or MP3) → float samples; refuses anything but 16 kHz mono (16-bit PCM for WAV)."""
+    audio = part["input_audio"]
+    if "data" not in audio or audio.get("format") not in ("wav", "mp3"):
+        raise AudioRejected(f"input_audio needs base64 `data` and format wav|mp3, got keys {sorted(audio)}")
+    raw = base64.b64decode(audio["data"], validate=True)
+    info = sf.info(io.BytesIO(raw))
+    expected = "PCM_16" if audio["format"] == "wav" else "MPEG_LAYER_III"
+    if info.samplerate != AUDIO_RATE or info.channels != 1 or info.subtype != expected:
+        raise AudioRejected(f"audio must be {AUDIO_RATE} Hz mono {expected}, got {info.samplerate} Hz, "
+                            f"{info.channels} channel(s), {info.subtype}")
+    samples, _ = sf.read(io.BytesIO(raw), dtype="float64")
+    return samples
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(samples))) + 1e-12))
+
+
+def audio_label(samples: np.ndarray) -> str:
+    return "Anger" if rms_dbfs(samples) > LOUD_DBFS else "Sadness"
+
+
 class LLMServer:
     def __init__(self, faults: Faults | None = None):
         self.faults = faults or Faults()
@@ -81,6 +129,7 @@ class LLMServer:
         self.seen: Counter = Counter()          # content_key → requests
         self.answered: Counter = Counter()      # content_key → 200 answers sent
         self.authorizations: set[str] = set()
+        self.audio_log: list[dict] = []         # per chat request with audio: parts, bytes, level (issue 15)
         self.files: dict[str, tuple[str, bytes]] = {}
         self.batches: dict[str, dict] = {}
         self.batches_created = 0
@@ -175,12 +224,15 @@ class LLMServer:
 
     @staticmethod
     def answer_for(body: dict, fault: str) -> str:
-        text = body["messages"][-1]["content"]
+        text = content_text(body["messages"][-1]["content"])
         m = _LINE.match(text.rsplit("\n", 1)[-1])
         speaker, utterance = (m["speaker"], m["utterance"]) if m else ("Unknown", text[-200:])
         injected = _INJECTED.search(utterance)
+        parts = audio_parts(body)
         if fault == "out_of_set":
             label = "Frustration"
+        elif parts:   # an audio model: the answer comes from the sound, whatever the text says
+            label = audio_label(decode_audio(parts[0]))
         elif injected:
             label = injected["label"].capitalize()   # this model obeys injections: the engine must not
         else:
@@ -194,7 +246,7 @@ class LLMServer:
 
     def completion(self, body: dict, fault: str = "ok") -> dict:
         raw = self.answer_for(body, fault)
-        prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
+        prompt_tokens = sum(len(content_text(m["content"])) for m in body["messages"]) // 4
         return {"id": f"chatcmpl-{self.rng.getrandbits(48):x}", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "unknown"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": raw}, "finish_reason": "stop"}],
@@ -229,6 +281,11 @@ class LLMServer:
             await asyncio.sleep(0.05)
 
     async def _chat(self, body: dict, key: str) -> Response:
+        if audio_parts(body):
+            try:
+                self._log_audio(body, key)
+            except AudioRejected as err:
+                return self._error(400, f"invalid audio: {err}")
         f = self.faults
         if f.hold_seed is not None and body.get("seed") == f.hold_seed:
             with self.lock:
@@ -268,6 +325,16 @@ class LLMServer:
             self._answer_times.append(time.monotonic())
         return JSONResponse(self.completion(body, fault))
 
+    def _log_audio(self, body: dict, key: str) -> None:
+        parts = audio_parts(body)
+        samples = decode_audio(parts[0])
+        kinds = [p.get("type") for p in body["messages"][-1]["content"]]
+        with self.lock:
+            self.audio_log.append({"key": key, "seed": body.get("seed"), "parts": kinds,
+                                   "text": content_text(body["messages"][-1]["content"]),
+                                   "bytes": sum(len(p["input_audio"]["data"]) for p in parts),
+                                   "seconds": len(samples) / AUDIO_RATE, "rms_dbfs": rms_dbfs(samples)})
+
     def _count(self, outcome: str) -> None:
         with self.lock:
             self.outcomes[outcome] += 1
@@ -277,6 +344,7 @@ class LLMServer:
             self.faults, self.rng = faults, random.Random(faults.seed)
             self.chat_requests = 0
             self.outcomes, self.seen, self.answered = Counter(), Counter(), Counter()
+            self.audio_log = []
             self.released.set()   # requests held under the old faults give up
             self._init_observations()
             self._tokens, self._refilled = (faults.rpm or 0) / 60, time.monotonic()
@@ -289,7 +357,9 @@ class LLMServer:
         with self.lock:
             return JSONResponse({"chat_requests": self.chat_requests, "outcomes": dict(self.outcomes),
                                  "unique": len(self.seen), "repeats": sum(c - 1 for c in self.seen.values()),
-                                 "answered": sum(self.answered.values()), "max_inflight": self.max_inflight})
+                                 "answered": sum(self.answered.values()), "max_inflight": self.max_inflight,
+                                 "audio_requests": len(self.audio_log),
+                                 "audio_bytes": sum(a["bytes"] for a in self.audio_log)})
 
     # ---- Batch API subset ----------------------------------------------------------------------
     def _file_object(self, file_id: str, purpose: str) -> dict:

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from derive_fixtures import (import_labels_files, record, released_melt_files, write_annotations, write_jsonl,
-                             write_prepared)
+                             write_panel_json, write_prepared)
 from melt.analysis import analyze, derive
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.data.labels import EMOTIONS
@@ -26,7 +26,7 @@ def test_labels_file_import_matches_direct_pandas(tmp_path):
     prepared = write_prepared(tmp_path / "prepared", sizes=(("train", 60), ("dev", 21), ("test", 45)))
     files = released_melt_files(tmp_path / "released", prepared)
     import_labels_files(files, tmp_path / "prepared", tmp_path / "prompts", tmp_path / "ann", tmp_path, REPO / "prompts")
-    first = json.loads((tmp_path / "ann/train.jsonl").read_text().splitlines()[0])
+    first = json.loads((tmp_path / "ann/llm/train.jsonl").read_text().splitlines()[0])
     assert (first["backend"], first["status"], first["error"]) == ("labels-file", "invalid", "out-of-set label 'frustration'")
     derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
                tmp_path / "derive-report.json")
@@ -34,7 +34,8 @@ def test_labels_file_import_matches_direct_pandas(tmp_path):
                          tmp_path / "report.json", tmp_path / "plots")
     assert json.loads((tmp_path / "report.json").read_text()) == report
     headline = json.loads((tmp_path / "a.json").read_text())
-    assert set(headline) == set(files) and all(set(h) == {"change_rate", "kappa"} for h in headline.values())
+    assert set(headline) == {*files, "panel_alpha"} and all(set(headline[s]) == {"change_rate", "kappa"} for s in files)
+    assert headline["panel_alpha"] is None   # one annotator: no panel agreement to measure
 
     for split, path in files.items():
         df = pd.read_csv(path)
@@ -56,7 +57,7 @@ def test_labels_file_import_matches_direct_pandas(tmp_path):
             assert got["per_class"][e]["agreement"] == (pytest.approx(expect, abs=1e-4) if expect is not None else None)
         oos = df.loc[~df["llm"].isin(EMOTIONS), "llm"].value_counts().to_dict()
         assert got["out_of_set_labels"] == oos and "frustration" in oos
-        assert got["samples_agreement"]["alpha"] is None  # one sample: nothing to measure
+        assert got["annotators"]["llm"]["samples_agreement"]["alpha"] is None  # one sample: nothing to measure
         # the confusion plot data: one row per labelled utterance, MELD vs MELT
         plot = pd.read_csv(tmp_path / f"plots/{split}.csv")
         assert Counter(zip(plot["meld"], plot["melt"])) == Counter(zip(valid["Emotion"], valid["llm"]))
@@ -86,13 +87,13 @@ def test_samples_alpha_and_compare_with_second_run(tmp_path):
     second = write_annotations(tmp_path / "ann2", prepared, samples=1, seed=9)
     derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
                tmp_path / "dr.json")
-    report = analyze.run(AnalyzeParams(compare_with=tmp_path / "ann2"), tmp_path / "melt", tmp_path / "ann",
+    report = analyze.run(AnalyzeParams(compare_with=tmp_path / "ann2/llm"), tmp_path / "melt", tmp_path / "ann",
                          tmp_path / "a.json", tmp_path / "r.json", tmp_path / "plots")
     for split in prepared:
         units = {}
         for r in first[split]:
             units.setdefault((r["dialogue_id"], r["utterance_id"]), []).append(r["label"])
-        got = report["splits"][split]["samples_agreement"]
+        got = report["splits"][split]["annotators"]["llm"]["samples_agreement"]
         assert got["samples"] == 3
         assert got["alpha"] == pytest.approx(nominal_alpha(units.values()), abs=1e-4)
 
@@ -119,11 +120,13 @@ def test_single_label_everywhere_gives_null_kappa_not_a_crash(tmp_path):
     for split, df in prepared.items():
         df["Emotion"] = "joy"
         df.to_csv(tmp_path / f"prepared/{split}.csv", index=False)
-        write_jsonl(tmp_path / f"ann/{split}.jsonl",
+        write_jsonl(tmp_path / f"ann/llm/{split}.jsonl",
                     [record(split, d, u, s, "joy") for d, u in zip(df.dialogue_id, df.utterance_id) for s in range(2)])
+    write_panel_json(tmp_path / "ann", {"llm": 2})
     derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "d.json",
                tmp_path / "dr.json")
     report = analyze.run(AnalyzeParams(), tmp_path / "melt", tmp_path / "ann", tmp_path / "a.json", tmp_path / "r.json",
                          tmp_path / "p")
     test = report["splits"]["test"]
-    assert test["kappa"] is None and test["change_rate"] == 0.0 and test["samples_agreement"]["alpha"] is None
+    assert test["kappa"] is None and test["change_rate"] == 0.0
+    assert test["annotators"]["llm"]["samples_agreement"]["alpha"] is None

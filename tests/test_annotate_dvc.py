@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from annotate_helpers import SPLIT_SIZES, read_annotations, set_params, tiny_meld, tiny_meld_params
+from annotate_helpers import SPLIT_SIZES, one_annotator, read_annotations, set_params, tiny_meld, tiny_meld_params
 from conftest import copy_repo, run
 from llm_server import Faults, LLMServer
 from melt.annotate.store import AnswerStore
@@ -33,18 +33,22 @@ def snapshot_records(repo: Path) -> list[bytes]:
 
 
 def assert_annotated(repo: Path, backend: str) -> dict:
-    """The stage's declared outputs exist, DVC sees the stage up to date, and the records match the report."""
+    """The stage's declared outputs exist, DVC sees the stage up to date, and the records match the report
+    (a panel of one annotator, `llm`); returns the annotator's report."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["annotate"]
     assert {o["path"] for o in lock["outs"]} == {"data/annotations", "cache/llm", "reports/annotate.json",
                                                  "metrics/annotate.json"}
     assert "up to date" in run(["dvc", "status", "annotate"], repo).stdout.lower()
     report = json.loads((repo / "reports/annotate.json").read_text())
-    assert report["backend"] == backend and report["requests"] == N
+    assert list(report["annotators"]) == ["llm"] and report["requests"] == N
+    mine = report["annotators"]["llm"]
+    assert mine["backend"] == backend and mine["requests"] == N
     for split, n in SPLIT_SIZES.items():
-        recs = read_annotations(repo / "data/annotations", split)
-        assert len(recs) == n and report["splits"][split]["ok"] == sum(r["status"] == "ok" for r in recs)
+        recs = read_annotations(repo / "data/annotations/llm", split)
+        assert len(recs) == n and mine["splits"][split]["ok"] == sum(r["status"] == "ok" for r in recs)
+    assert sorted(p.name for p in (repo / "data/annotations").iterdir()) == ["llm", "panel.json"]
     assert len(snapshot_records(repo)) == report["answers"]
-    return report
+    return mine
 
 
 def test_every_backend_satisfies_the_stage_outputs(tmp_path):
@@ -56,23 +60,25 @@ def test_every_backend_satisfies_the_stage_outputs(tmp_path):
         files[split] = tmp_path / f"MELT_{split}.csv"
         pd.DataFrame({"filename": [f"dia{i}_utt0.wav" for i in range(n)], "Dialogue_ID": range(n),
                       "Utterance_ID": [0] * n, "llm_label": [EMOTIONS[i % 7] for i in range(n)]}).to_csv(files[split])
-    set_params(repo, annotate={"backend": "labels-file", "labels_files": {s: str(p) for s, p in files.items()}})
+    set_params(repo, annotate=one_annotator(backend="labels-file", labels_files={s: str(p) for s, p in files.items()}))
     run(["dvc", "repro", "annotate"], repo)
     report = assert_annotated(repo, "labels-file")
-    assert report["status"] == {"ok": 13, "invalid": 0, "failed": 2} and report["answers"] == 0
-    dev = read_annotations(repo / "data/annotations", "dev")
+    assert report["status"] == {"ok": 13, "invalid": 0, "failed": 2, "excluded": 0}
+    assert json.loads((repo / "reports/annotate.json").read_text())["answers"] == 0
+    dev = read_annotations(repo / "data/annotations/llm", "dev")
     assert all(r["status"] == "failed" and "no labels file for split 'dev'" in r["error"] for r in dev)
     assert (repo / "cache/llm").is_dir() and not any((repo / "cache/llm").iterdir())
 
-    set_params(repo, annotate={"backend": "offline", "labels_files": {}})
+    set_params(repo, annotate=one_annotator(backend="offline"))
     run(["dvc", "repro", "annotate"], repo)
     assert assert_annotated(repo, "offline")["status"]["ok"] == N
 
     with LLMServer(Faults(batch_delay_s=0.1)) as srv:
-        set_params(repo, annotate={"backend": "openai", "base_url": srv.base_url, "concurrency": 4})
+        set_params(repo, annotate=one_annotator(backend="openai", base_url=srv.base_url, concurrency=4))
         run(["dvc", "repro", "annotate"], repo)
         assert assert_annotated(repo, "openai")["status"]["ok"] == N and srv.chat_requests == N
-        set_params(repo, annotate={"backend": "openai-batch", "seed": 7, "batch_poll_s": 0.05})   # new keys
+        set_params(repo, annotate={**one_annotator(backend="openai-batch", base_url=srv.base_url, seed=7),
+                                   "batch_poll_s": 0.05})   # new keys
         run(["dvc", "repro", "annotate"], repo)
         assert assert_annotated(repo, "openai-batch")["status"]["ok"] == N
         assert srv.batches_created == 1 and srv.chat_requests == N
@@ -91,6 +97,8 @@ def dvc_cache_objects(repo: Path) -> dict[str, str]:
 # copy (the default reflink,copy falls back to it on this filesystem) is what every other DVC test uses
 @pytest.mark.parametrize("mode", ["hardlink", "symlink"])
 def test_any_dvc_cache_type_leaves_dvc_cache_intact(tmp_path, mode):
+    """The default panel: the text heuristic answers; the audio heuristic records every row excluded (the tiny
+    corpus has no audio), so only text answers reach the store and the snapshot."""
     repo = tiny_repo(tmp_path)
     run(["dvc", "config", "cache.type", mode], repo)
     run(["dvc", "repro", "annotate"], repo)
@@ -118,7 +126,8 @@ def test_fresh_clone_imports_the_pulled_snapshot_before_asking(tmp_path):
     origin = tiny_repo(tmp_path)
     run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], origin)
     with LLMServer() as srv:
-        set_params(origin, annotate={"backend": "openai", "base_url": srv.base_url, "concurrency": 4})
+        llm = dict(backend="openai", base_url=srv.base_url, concurrency=4)
+        set_params(origin, annotate=one_annotator(**llm))
         run(["dvc", "repro", "annotate"], origin)
         run(["git", "add", "-A"], origin)
         run(["git", "commit", "-q", "-m", "annotated"], origin)
@@ -129,7 +138,7 @@ def test_fresh_clone_imports_the_pulled_snapshot_before_asking(tmp_path):
         run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
         run(["dvc", "pull", "--with-deps", "annotate"], clone)
         assert not (clone / "cache/llm-store").exists() and len(snapshot_records(clone)) == N
-        set_params(clone, annotate={"samples": 2})   # sample 0 keys unchanged, sample 1 new
+        set_params(clone, annotate=one_annotator(**llm, samples=2))   # sample 0 keys unchanged, sample 1 new
         out = run(["dvc", "repro", "annotate"], clone).stdout
         assert srv.chat_requests == 2 * N   # only the N new requests
         metrics = json.loads((clone / "metrics/annotate.json").read_text())
@@ -148,7 +157,7 @@ def test_identical_inputs_give_identical_outputs(tmp_path):
     annotations, snapshot and report hash the same; only this run's counters (metrics) differ. The answers
     come over HTTP, so each copy's purchase has its own latencies (kept in the store, not in the outputs)."""
     with LLMServer(Faults(latency_s=0.02)) as srv:
-        annotate = {"backend": "openai", "base_url": srv.base_url, "concurrency": 3}
+        annotate = one_annotator(backend="openai", base_url=srv.base_url, concurrency=3)
         first, second = tiny_repo(tmp_path / "a", annotate=annotate), tiny_repo(tmp_path / "b", annotate=annotate)
         run(["dvc", "repro", "annotate"], first)
         once = _out_hashes(first)

@@ -1,7 +1,7 @@
 """Queued experiments (`dvc exp run --queue` + `dvc queue start -j 2`) share the repository's answer store.
 
 Real DVC queue workers, real HTTP to the loopback server (counted on the server side by request seed:
-each experiment differs in `annotate.seed`). Experiments are never applied; the workspace then runs
+each experiment differs in `annotate.annotators.llm.seed`). Experiments are never applied; the workspace then runs
 each params set and pays only for what no experiment had bought."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from annotate_helpers import SPLIT_SIZES, set_params, tiny_meld, tiny_meld_params
+from annotate_helpers import SPLIT_SIZES, one_annotator, set_params, tiny_meld, tiny_meld_params
 from conftest import copy_repo, run, run_env
 from llm_server import Faults, LLMServer
 
@@ -23,7 +23,7 @@ N = sum(SPLIT_SIZES.values())
 def queued_repo(tmp_path: Path, srv: LLMServer) -> Path:
     repo = copy_repo(tmp_path / "repo")
     set_params(repo, **tiny_meld_params(tiny_meld(tmp_path / "meld")),
-               annotate={"backend": "openai", "base_url": srv.base_url, "concurrency": 2})
+               annotate=one_annotator(backend="openai", base_url=srv.base_url, concurrency=2))
     run(["git", "commit", "-q", "-am", "tiny corpus, loopback server"], repo)
     return repo
 
@@ -51,7 +51,7 @@ def run_queue(repo: Path, names: list[str], on_tick=None, timeout_s: float = 300
 
 
 def workspace_run(repo: Path, seed: int) -> dict:
-    run(["dvc", "exp", "run", "-S", f"annotate.seed={seed}", "annotate"], repo)
+    run(["dvc", "exp", "run", "-S", f"annotate.annotators.llm.seed={seed}", "annotate"], repo)
     return json.loads((repo / "metrics/annotate.json").read_text())
 
 
@@ -59,7 +59,7 @@ def test_queued_experiments_pay_once_for_the_workspace(tmp_path):
     with LLMServer() as srv:
         repo = queued_repo(tmp_path, srv)
         for seed in (1, 2):
-            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.seed={seed}", "annotate"], repo)
+            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.annotators.llm.seed={seed}", "annotate"], repo)
         status = run_queue(repo, ["seed1", "seed2"])
         assert status.count("Success") == 2, status
         assert srv.by_seed[1] == N and srv.by_seed[2] == N and srv.chat_requests == 2 * N   # each bought once
@@ -103,7 +103,7 @@ def test_a_queued_run_killed_mid_annotate_loses_nothing_it_was_answered(tmp_path
     with LLMServer(Faults(hold_seed=3, hold_after=answered_before_kill)) as srv:
         repo = queued_repo(tmp_path, srv)
         for seed in (3, 4):
-            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.seed={seed}", "annotate"], repo)
+            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.annotators.llm.seed={seed}", "annotate"], repo)
         killed = []
 
         def kill_when_answered():

@@ -11,7 +11,7 @@ import melt.annotate.batch as batch_mod
 from annotate_helpers import TEMPLATES, make_prompts, read_annotations, run_annotate, server_params
 from llm_server import Faults, LLMServer
 from melt.annotate.heuristic import annotate_line
-from melt.annotate.params import AnnotateParams, PromptsParams
+from melt.annotate.params import AnnotateParams, AnnotatorSettings, PromptsParams
 from melt.annotate.requests import iter_prompts, load_template, render
 from melt.annotate.schema import check_answer
 from melt.data.labels import EMOTIONS
@@ -37,7 +37,7 @@ def test_melt_v1_is_the_paper_prompt_with_show_variable():
 
 
 def test_keys_follow_content_not_secrets(tmp_path):
-    base = AnnotateParams(backend="openai", base_url="http://user:sk-secret-pw@llm.example:8000/v1")
+    base = AnnotatorSettings(backend="openai", base_url="http://user:sk-secret-pw@llm.example:8000/v1")
     assert base.provider_name == "llm.example"
     keys = {}
     for name, params, prompts in [
@@ -135,7 +135,7 @@ def test_labels_file_imports_released_melt_csv(tmp_path):
                    "Dialogue_ID": d, "Utterance_ID": u, "llm_label": lab}
                   for i, (d, u, lab) in enumerate([(0, 0, "joy"), (0, 1, "frustration"), (0, 2, " Anger ")])]
                  ).to_csv(melt_csv, index=False)
-    params = AnnotateParams(backend="labels-file", labels_files={"train": melt_csv})
+    params = AnnotatorSettings(backend="labels-file", labels_files={"train": melt_csv})
     m = run_annotate(tmp_path, params)["metrics"]
     recs = read_annotations(tmp_path / "out")
     assert [r["status"] for r in recs] == ["ok", "invalid", "ok", "failed"]

@@ -8,7 +8,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from derive_fixtures import record, write_annotations, write_jsonl, write_prepared
+from derive_fixtures import record, write_annotations, write_jsonl, write_panel_json, write_prepared
 from melt.analysis import derive
 from melt.analysis.annotations import AnnotationError, Answer
 from melt.analysis.character import character_check
@@ -53,13 +53,13 @@ def test_derive_writes_melt_layout_and_accounts_for_every_row(tmp_path):
     records["train"] += [record("train", 0, 1, s, None, status="invalid", raw_label="comfort",
                                 error="out-of-set label 'comfort'") for s in range(3)]
     records["train"].append(record("train", 999, 0, 0, "joy"))
-    write_jsonl(tmp_path / "ann/train.jsonl", records["train"])
+    write_jsonl(tmp_path / "ann/llm/train.jsonl", records["train"])
 
     metrics = derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt",
                          tmp_path / "headline.json", tmp_path / "m.json")
 
     excluded = pd.read_csv(tmp_path / "melt/excluded.csv", dtype=str, keep_default_na=False)
-    assert list(excluded.columns) == list(EXCLUDED_COLUMNS)
+    assert list(excluded.columns) == [*EXCLUDED_COLUMNS, "panel_agreement", "label_llm", "confidence_llm"]
     by_key = {(r["Dialogue_ID"], r["Utterance_ID"]): r for r in excluded.to_dict("records")}
     assert by_key["0", "0"]["reason"] == "not_annotated"
     assert by_key["0", "1"]["reason"] == "no_valid_answer" and "comfort" in by_key["0", "1"]["llm_answers"]
@@ -68,7 +68,7 @@ def test_derive_writes_melt_layout_and_accounts_for_every_row(tmp_path):
 
     for split, prep in prepared.items():
         melt = pd.read_csv(tmp_path / f"melt/{split}.csv", dtype=str, keep_default_na=False)
-        assert list(melt.columns) == list(MELT_COLUMNS)
+        assert list(melt.columns) == [*MELT_COLUMNS, "panel_agreement", "label_llm", "confidence_llm"]
         assert list(melt.columns[: len(RELEASED_COLUMNS)]) == list(RELEASED_COLUMNS)
         assert len(melt) + (excluded["split"] == split).sum() == len(prep)
         assert set(melt["llm_label"]) <= set(EMOTIONS)
@@ -84,11 +84,16 @@ def test_derive_writes_melt_layout_and_accounts_for_every_row(tmp_path):
             first = mine[mine.label == row["llm_label"]].sort_values("sample").iloc[0]
             assert row["annotation_key"] == first["key"]
             assert row["context"] == first["parsed"]["context"] and row["loudness"] == "loud"
+            # one annotator: its label is the panel's, agreement 1, its vote share beside it
+            assert (row["label_llm"], row["panel_agreement"], row["confidence_llm"]) == \
+                (row["llm_label"], "1.0", row["llm_confidence"])
         assert metrics["splits"][split]["labelled"] == len(melt)
         assert sum(metrics["splits"][split]["character_check"].values()) == len(melt)
-    # the declared metrics: totals over the splits, counted here from the written files
+    # the declared metric: labelled rows over the splits, counted here from the written files (the excluded ones
+    # are the prepared rows less these: in the report, not a headline)
     labelled = sum(len(pd.read_csv(tmp_path / f"melt/{s}.csv")) for s in prepared)
-    assert json.loads((tmp_path / "headline.json").read_text()) == {"labelled": labelled, "excluded": len(excluded)}
+    assert json.loads((tmp_path / "headline.json").read_text()) == {"labelled": labelled}
+    assert sum(m["excluded"] for m in metrics["splits"].values()) == len(excluded)
 
 
 def test_tie_exclude_and_min_confidence(tmp_path):
@@ -97,7 +102,8 @@ def test_tie_exclude_and_min_confidence(tmp_path):
         recs = [record(split, 0, 0, 0, "joy"), record(split, 0, 0, 1, "anger"),                 # tie
                 record(split, 0, 1, 0, "fear"), record(split, 0, 1, 1, "fear"),                  # unanimous
                 record(split, 0, 2, 0, "sadness"), record(split, 0, 2, 1, None, status="failed", error="timeout")]
-        write_jsonl(tmp_path / f"ann/{split}.jsonl", recs)
+        write_jsonl(tmp_path / f"ann/llm/{split}.jsonl", recs)
+    write_panel_json(tmp_path / "ann", {"llm": 2})
     derive.run(DeriveParams(tie_break="exclude", min_confidence=0.6), tmp_path / "prepared", tmp_path / "ann",
                tmp_path / "melt", tmp_path / "m.json",
                    tmp_path / "r.json")
@@ -111,7 +117,7 @@ def test_tie_exclude_and_min_confidence(tmp_path):
 def test_bad_annotation_lines_name_file_and_line(tmp_path):
     prepared = write_prepared(tmp_path / "prepared", sizes=(("train", 3), ("dev", 3), ("test", 3)))
     write_annotations(tmp_path / "ann", prepared)
-    path = tmp_path / "ann/dev.jsonl"
+    path = tmp_path / "ann/llm/dev.jsonl"
     path.write_text(path.read_text() + "{not json\n")
     with pytest.raises(AnnotationError, match=r"dev\.jsonl:4: not valid JSON"):
         derive.run(DeriveParams(), tmp_path / "prepared", tmp_path / "ann", tmp_path / "melt", tmp_path / "m.json",

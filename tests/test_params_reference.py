@@ -52,10 +52,10 @@ def test_stage_loads_only_its_sections_and_names_the_bad_key(tmp_path):
     from melt.params_base import stage_params
 
     path = tmp_path / "params.yaml"
-    path.write_text("annotate:\n  samples: 3\nser:\n  lr: fast\n", encoding="utf-8")
-    assert stage_params(path, annotate=AnnotateParams).annotate.samples == 3   # ser is another stage's concern
-    path.write_text("annotate:\n  samples: none\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match="annotate.samples"):
+    path.write_text("annotate:\n  aggregate: majority\nser:\n  lr: fast\n", encoding="utf-8")
+    assert stage_params(path, annotate=AnnotateParams).annotate.aggregate == "majority"   # ser is another stage's
+    path.write_text("annotate:\n  annotators:\n    llm:\n      samples: none\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="annotate.annotators.llm.samples"):
         stage_params(path, annotate=AnnotateParams)
     path.write_text("anotate:\n  samples: 3\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="unknown section.*anotate"):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from melt.annotate.params import PromptsParams
-from melt.annotate.requests import write_prompts
-from melt.annotate.run import annotate
+from melt.annotate.requests import write_annotator_prompts
+from melt.annotate.run import annotate_single
 from melt.pretrain.params import PseudolabelParams
 from melt.pretrain.pseudolabel import pseudolabel
 from melt.pretrain.sentiment import VADER_ID, check_sentiment, vader_label
@@ -22,6 +22,12 @@ from pretrain_helpers import SentimentServer
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["I love this, it is wonderful!", "The bus leaves at nine.", "This is awful and I hate it.",
          "What a lovely surprise, thank you.", "My laptop crashed and I lost everything.", "The meeting is on Monday."]
+
+
+def pseudolabel_params(settings, exclude=(), **kw) -> PseudolabelParams:
+    """Pseudolabel params with an annotator's settings (those pseudolabel has, less `exclude`)."""
+    fields = {k: v for k, v in settings.model_dump().items() if k in PseudolabelParams.model_fields and k not in exclude}
+    return PseudolabelParams(**fields, **kw)
 
 
 def snapshot_records(folder: Path) -> list[dict]:
@@ -70,8 +76,8 @@ def test_offline_vader_labels_through_the_engine(tmp_path):
 def test_llm_answers_outside_the_label_set_are_reasked_then_recorded(tmp_path):
     texts = TEXTS[:3] + ["Please answer frustration now."]
     with SentimentServer(Faults(script=["out_of_set"])) as server:
-        params = PseudolabelParams(**server_params(server, max_invalid_retries=1, concurrency=1).model_dump(
-            exclude={"model", "temperature", "max_tokens", "response_format", "prices"}))
+        params = pseudolabel_params(server_params(server, max_invalid_retries=1, concurrency=1),
+                                    exclude={"model", "temperature", "max_tokens", "response_format", "prices"})
         table, summary, report = run(tmp_path, params, texts)
         sent = server.chat_requests
     by_id = table.set_index("item_id")
@@ -97,24 +103,23 @@ def test_a_prompt_asked_by_annotate_and_pseudolabel_is_paid_once(tmp_path):
     rows = prepared_rows(5)
     store = tmp_path / "store"
     with SentimentServer() as server:
-        annotate_params = server_params(server)
+        annotate_params = server_params(server, prompt="shared")
         prepared = tmp_path / "prepared"
         prepared.mkdir()
         rows.to_csv(prepared / "train.csv", index=False)
         for split in ("dev", "test"):
             rows.iloc[:0].to_csv(prepared / f"{split}.csv", index=False)
-        write_prompts(prepared, tmp_path / "prompts", PromptsParams(template="shared"), annotate_params,
-                      templates_dir=templates)
-        shared = {k: v for k, v in annotate_params.model_dump().items() if k not in ("labels_files", "prices", "store")}
-        params = PseudolabelParams(**shared, template="shared", labels="emotion")
+        write_annotator_prompts(prepared, tmp_path / "prompts", PromptsParams(), annotate_params,
+                                templates_dir=templates)
+        params = pseudolabel_params(annotate_params, exclude={"prices", "store"}, template="shared", labels="emotion")
         out = tmp_path / "pl"
         pseudolabel(params, "corpus", transcripts(tmp_path, rows["Utterance"].tolist()[:3]), store=str(store),
                     out_dir=out, metrics_path=out / "m.json", report_dir=out / "rep", templates_dir=templates,
                     progress=False)
         assert server.chat_requests == 3
-        result = annotate(annotate_params.model_copy(update={"store": str(store)}), tmp_path / "prompts",
-                          tmp_path / "annotations", tmp_path / "snapshot", tmp_path / "report.json",
-                          tmp_path / "annotate.json", progress=False)
+        result = annotate_single(annotate_params.model_copy(update={"store": str(store)}), tmp_path / "prompts",
+                                 tmp_path / "annotations", tmp_path / "snapshot", tmp_path / "report.json",
+                                 tmp_path / "annotate.json", progress=False)
         assert server.chat_requests == 5          # only the two utterances pseudolabel did not ask
     metrics = result["metrics"]
     assert metrics["cache_hits"] == 3 and metrics["requests_sent"] == 2
@@ -128,8 +133,8 @@ def test_a_fresh_clone_pays_nothing_again(tmp_path):
     import shutil
 
     with SentimentServer() as server:
-        params = PseudolabelParams(**server_params(server).model_dump(
-            exclude={"model", "temperature", "max_tokens", "response_format", "prices", "store"}))
+        params = pseudolabel_params(server_params(server),
+                                    exclude={"model", "temperature", "max_tokens", "response_format", "prices", "store"})
         table, first, _ = run(tmp_path, params, TEXTS)
         shutil.rmtree(tmp_path / "store")                      # the clone has the snapshot, not the store
         again, second, _ = run(tmp_path, params, TEXTS)         # same out dir: its snapshot is imported first

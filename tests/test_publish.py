@@ -15,10 +15,11 @@ import yaml
 from datasets import Audio, ClassLabel, load_dataset
 
 from conftest import REPO, run, write_tone
-from derive_fixtures import import_labels_files, released_melt_files, write_annotations, write_prepared
+from derive_fixtures import (import_labels_files, released_melt_files, write_annotations, write_panel_json,
+                             write_prepared)
 from melt.analysis import analyze, derive
 from melt.analysis.params import AnalyzeParams, DeriveParams
-from melt.annotate.params import AnnotateParams, PromptsParams
+from melt.annotate.params import PromptsParams
 from melt.data.labels import EMOTIONS
 from melt.data.params import DataParams
 from melt.publish.build import run as publish
@@ -33,11 +34,11 @@ SPLITS = ("train", "validation", "test")   # Hub names: MELD's dev is published 
 SECRET_URL = "http://user:secret-pass@llm.local:8000/v1"
 
 
-def sections(source="demo", derive_params=DeriveParams(), **annotate) -> dict:
+def sections(source="demo", derive_params=DeriveParams()) -> dict:
+    """The params sections publish records (the panel comes from data/melt/panel.json)."""
     data = DataParams(source=source, meld_dir="/somewhere/MELD" if source == "meld" else None)
-    annotate = AnnotateParams(**{"samples": 2, "base_url": SECRET_URL, **annotate})
     return {"data": data.model_dump(mode="json"), "prompts": PromptsParams().model_dump(mode="json"),
-            "annotate": annotate.model_dump(mode="json"), "derive": derive_params.model_dump(mode="json")}
+            "derive": derive_params.model_dump(mode="json")}
 
 
 def build_inputs(root, samples=2, labels_splits=None, derive_params=DeriveParams()):
@@ -48,6 +49,8 @@ def build_inputs(root, samples=2, labels_splits=None, derive_params=DeriveParams
     prepared = write_prepared(root / "data/prepared")
     if labels_splits is None:
         write_annotations(root / "data/annotations", prepared, samples=samples)
+        # a panel.json that (wrongly) kept credentials in base_url: publish still never shows them
+        write_panel_json(root / "data/annotations", {"llm": samples}, base_url=SECRET_URL)
     else:
         files = released_melt_files(root / "released", prepared, splits=labels_splits)
         import_labels_files(files, root / "data/prepared", root / "data/prompts", root / "data/annotations", root / "work",
@@ -56,13 +59,15 @@ def build_inputs(root, samples=2, labels_splits=None, derive_params=DeriveParams
                root / "metrics/derive.json", root / "reports/derive.json")
     analyze.run(AnalyzeParams(), root / "data/melt", root / "data/annotations", root / "metrics/analysis.json",
                 root / "reports/analysis.json", root / "reports/analysis_confusion")
+    # what annotate reports the answers cost (the stage's card reads it)
+    (root / "reports/annotate.json").write_text(json.dumps({"annotators": {"llm": {"answers_cost_usd": 0.0125}}}))
     return prepared
 
 
-def do_publish(root, secs=None, reviewed_dir=None, **kw):
+def do_publish(root, secs=None, reviewed_dir=None, annotate_report=None, **kw):
     return publish(PublishParams(**kw), sections=secs or sections(), melt_dir=root / "data/melt",
                    analysis_path=root / "reports/analysis.json", annotations_dir=root / "data/annotations",
-                   out_dir=root / "data/hub", root=root, reviewed_dir=reviewed_dir)
+                   out_dir=root / "data/hub", root=root, reviewed_dir=reviewed_dir, annotate_report_path=annotate_report)
 
 
 def card_header(card: str) -> dict:
@@ -90,7 +95,10 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
         assert ds[split].features["Emotion"].names == list(EMOTIONS)
         csv = pd.read_csv(tmp_path / f"data/melt/{meld_split}.csv", keep_default_na=False)
         got = ds[split].to_pandas()
-        assert list(got.columns) == list(PUBLISHED_COLUMNS) and len(got) == len(csv) == summary["rows"][split]
+        panel_cols = ["panel_agreement", "label_llm", "confidence_llm"]   # one annotator, two samples
+        assert list(got.columns) == [*PUBLISHED_COLUMNS, *panel_cols] and len(got) == len(csv) == summary["rows"][split]
+        assert ds[split].features["label_llm"].names == list(EMOTIONS)
+        assert [ds[split].features["label_llm"].int2str(int(i)) for i in got["label_llm"]] == csv["label_llm"].tolist()
         assert [feature.int2str(int(i)) for i in got["llm_label"]] == csv["llm_label"].tolist()
         assert [feature.int2str(int(i)) for i in got["Emotion"]] == csv["Emotion"].tolist()
         for col in ("filename", "Utterance", "Speaker", "StartTime", "llm_votes", "annotation_key", "character_check"):
@@ -110,7 +118,8 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
     assert f"| validation | {report['splits']['dev']['rows']} | {report['splits']['dev']['excluded']} |" in card
     assert "Krippendorff" in card and "2505.24493" in card and "load_dataset(" in card
     assert "not\nMELD" in card and "GNU General Public License" not in card  # the demo build says what it is
-    assert "offline rule-based text heuristic" in card and "not from an LLM" in card  # and so do its labels
+    assert "offline rule-based heuristics" in card and "not from an LLM" in card  # and so do its labels
+    assert "| `llm` | text | `offline` (http://llm.local:8000/v1) | `test-heuristic` | `melt-v1`" in card   # the panel
     assert "Given the following line of dialogue from a ${show} character" in card   # the prompt used
     assert "| Version | `2.1.0` |" in card and "git commit `0123456789abcdef0123456789abcdef01234567`" in card
     for section in ("## Uses", "## Limitations", "## Bias", "## Licence"):
@@ -125,11 +134,14 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
 
     prov = json.loads((hub / "provenance.json").read_text())
     assert prov["version"] == "2.1.0" and prov["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
-    assert prov["params"]["annotate"]["base_url"] == "http://llm.local:8000/v1"   # userinfo never published
-    assert "concurrency" not in prov["params"]["annotate"] and "dvc_lock" not in prov
+    recorded = prov["params"]["annotate"]
+    assert recorded["annotators"]["llm"]["base_url"] == "http://llm.local:8000/v1"   # userinfo never published
+    assert recorded["aggregate"] == "dawid_skene" and recorded["annotators"]["llm"]["samples"] == 2
+    assert "concurrency" not in recorded["annotators"]["llm"] and "dvc_lock" not in prov
     assert "secret-pass" not in card + json.dumps(prov)
     expected_inputs = {f"data/melt/{s}.csv" for s in ("train", "dev", "test", "excluded")} | {
-        "reports/analysis.json", "prompts/melt-v1.txt"} | {f"data/annotations/{s}.jsonl" for s in ("train", "dev", "test")}
+        "data/melt/panel.json", "reports/analysis.json", "prompts/melt-v1.txt"} | {
+        f"data/annotations/llm/{s}.jsonl" for s in ("train", "dev", "test")}
     assert set(prov["inputs_sha256"]) == expected_inputs      # relative paths: nothing of the build machine
     assert prov["inputs_sha256"]["data/melt/train.csv"] == hashlib.sha256((tmp_path / "data/melt/train.csv").read_bytes()).hexdigest()
     assert prov["files_sha256"] == {f: hashlib.sha256((hub / f).read_bytes()).hexdigest()
@@ -137,7 +149,7 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
     assert str(tmp_path) not in card + json.dumps(prov) + (hub / "excluded.csv").read_text()
 
     (tmp_path / "prompts/melt-v1.txt").unlink()
-    with pytest.raises(PublishError, match=r"melt-v1\.txt: prompt template not found"):
+    with pytest.raises(PublishError, match=r"melt-v1\.txt: prompt template of annotator 'llm' not found"):
         do_publish(tmp_path)
 
 
@@ -146,9 +158,7 @@ def test_labels_for_train_and_test_only_publish_two_splits(tmp_path):
     card's configs, and `load_dataset("data/hub")` failed ("Instruction dev corresponds to no data")."""
     build_inputs(tmp_path, labels_splits=("train", "test"))
     assert len(pd.read_csv(tmp_path / "data/melt/dev.csv")) == 0
-    secs = sections("meld", backend="labels-file", labels_files={"train": "/data/MELT/MELT_train.csv",
-                                                                 "test": "/data/MELT/MELT_test.csv"})
-    summary = do_publish(tmp_path, secs)
+    summary = do_publish(tmp_path, sections("meld"))
     hub = tmp_path / "data/hub"
     ds = load_dataset(str(hub), cache_dir=str(tmp_path / "hf-cache"))
     assert set(ds) == {"train", "test"}
@@ -172,8 +182,19 @@ def test_labels_for_train_and_test_only_publish_two_splits(tmp_path):
     assert len(dev) == len(pd.read_csv(tmp_path / "data/prepared/dev.csv"))
     assert set(dev["reason"]) == {"no_valid_answer"} and dev["llm_answers"].str.contains("no labels file").all()
     prov = json.loads((hub / "provenance.json").read_text())
-    assert prov["params"]["annotate"]["labels_files"] == {"test": "MELT_test.csv", "train": "MELT_train.csv"}
-    assert "/data/MELT" not in card + json.dumps(prov)
+    assert prov["params"]["annotate"]["annotators"]["llm"]["labels_files"] == {"test": "MELT_test.csv",
+                                                                               "train": "MELT_train.csv"}
+    assert str(tmp_path / "released") not in card + json.dumps(prov)   # labels files by name only
+
+
+def test_card_lists_what_each_annotator_cost(tmp_path):
+    build_inputs(tmp_path)
+    do_publish(tmp_path, annotate_report=tmp_path / "reports/annotate.json")
+    card = (tmp_path / "data/hub/README.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith("| `llm` |"))
+    assert row.endswith("| 0.0125 |") and "| What the answers cost | $0.0125 " in card
+    prov = json.loads((tmp_path / "data/hub/provenance.json").read_text())
+    assert "reports/annotate.json" in prov["inputs_sha256"]
 
 
 def test_licence_follows_the_source(tmp_path):
@@ -221,7 +242,7 @@ def test_dvc_stage_params_are_exactly_what_publish_records():
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["publish"]
     listed = set(stage["params"])
     assert listed == {"publish"} | {f"{section}.{k}" for section, keys in PUBLISHED_PARAMS.items() for k in keys}
-    assert "annotate" not in listed and "annotate.concurrency" not in listed
+    assert not any(p.startswith("annotate") for p in listed)   # the panel reaches publish as data/melt/panel.json
 
 
 def test_push_without_token_or_repo_fails_before_anything(tmp_path, monkeypatch):

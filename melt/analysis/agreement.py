@@ -48,18 +48,35 @@ def samples_alpha(labels_per_unit: list[list[str | None]]) -> dict:
     n_samples = max((len(u) for u in labels_per_unit), default=0)
     if n_samples < 2:
         return {"samples": n_samples, "alpha": None, "note": "one sample per utterance: no agreement to measure"}
-    data = np.full((n_samples, len(labels_per_unit)), np.nan)
+    return {"samples": n_samples, **nominal_alpha(labels_per_unit)}
+
+
+def nominal_alpha(labels_per_unit: list[list[str | None]]) -> dict:
+    """Krippendorff's α (nominal) of coders' labels per unit (coder i = position i, None = no value): `units`
+    (units with ≥ 2 values), `alpha`, `unanimous_share` (of those units); α None when undefined."""
+    n_coders = max((len(u) for u in labels_per_unit), default=0)
+    data = np.full((max(n_coders, 1), len(labels_per_unit)), np.nan)
     for j, unit in enumerate(labels_per_unit):
         for i, lab in enumerate(unit):
             if lab is not None:
                 data[i, j] = EMOTIONS.index(lab)
     pairable = int(((~np.isnan(data)).sum(axis=0) >= 2).sum())
     values = set(data[~np.isnan(data)].tolist())
-    if pairable == 0 or len(values) < 2:
-        return {"samples": n_samples, "units": pairable, "alpha": None,
+    if n_coders < 2 or pairable == 0 or len(values) < 2:
+        return {"units": pairable, "alpha": None,
                 "note": "fewer than two distinct labels among pairable units: α undefined"}
     unanimous = sum(len({x for x in u if x is not None}) == 1 and sum(x is not None for x in u) >= 2
                     for u in labels_per_unit)
     alpha = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
-    return {"samples": n_samples, "units": pairable, "alpha": _round(alpha),
-            "unanimous_share": _round(unanimous / pairable)}
+    return {"units": pairable, "alpha": _round(alpha), "unanimous_share": _round(unanimous / pairable)}
+
+
+def pairwise_kappa(labels: dict[str, list[str | None]]) -> list[dict]:
+    """Cohen's κ and raw agreement for every pair of coders (in the given order), on the units both labelled."""
+    names, out = list(labels), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = [(x, y) for x, y in zip(labels[a], labels[b]) if x is not None and y is not None]
+            stats = pair_agreement([x for x, _ in both], [y for _, y in both])
+            out.append({"a": a, "b": b, "n": stats["n"], "agreement": stats["agreement"], "kappa": stats["kappa"]})
+    return out

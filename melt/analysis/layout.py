@@ -18,6 +18,27 @@ DOWNSTREAM_COLUMNS: tuple[str, ...] = ("split", "dialogue_id", "utterance_id", "
 MELT_COLUMNS: tuple[str, ...] = (*RELEASED_COLUMNS, *EXTRA_COLUMNS, *DOWNSTREAM_COLUMNS)
 # excluded.csv: why, then what the samples answered, then the row as it would have been.
 EXCLUDED_COLUMNS: tuple[str, ...] = ("reason", "detail", "llm_answers", *MELT_COLUMNS)
+# After those, the panel's columns (the study app reads them): agreement, then per annotator its label and,
+# for an annotator with several samples, its vote share.
+PANEL_AGREEMENT = "panel_agreement"
+
+
+def label_column(annotator: str) -> str:
+    return f"label_{annotator}"
+
+
+def confidence_column(annotator: str) -> str:
+    return f"confidence_{annotator}"
+
+
+def panel_columns(samples: dict[str, int]) -> tuple[str, ...]:
+    """`samples`: annotator → its samples per utterance, in panel order."""
+    cols = [PANEL_AGREEMENT]
+    for name, n in samples.items():
+        cols.append(label_column(name))
+        if n > 1:
+            cols.append(confidence_column(name))
+    return tuple(cols)
 
 
 class MeltCsvError(ValueError):

@@ -23,6 +23,7 @@ from aiolimiter import AsyncLimiter
 
 from melt.annotate.heuristic import HEURISTIC_ID, annotate_prompt
 from melt.annotate.params import AnnotateParams
+from melt.annotate.requests import content_text
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,15 @@ class RetriesExhausted(RuntimeError):
 
 
 _SECRET = re.compile(r"sk-[A-Za-z0-9_\-*]{4,}")
+_KEY_ENVS = {"OPENAI_API_KEY"}   # + every annotator's api_key_env read by api_key()
 
 
 def redact(text: str) -> str:
     """Error text from a server may echo the key (OpenAI masks most of it): drop any key-like token."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if key:
-        text = text.replace(key, "[redacted]")
+    for env in _KEY_ENVS:
+        key = os.environ.get(env)
+        if key:
+            text = text.replace(key, "[redacted]")
     return _SECRET.sub("[redacted]", text)
 
 
@@ -116,17 +119,20 @@ def _limiter(per_minute: float, largest_amount: float) -> AsyncLimiter:
 
 
 def estimate_prompt_tokens(body: dict) -> int:
-    # ~4 characters per token for English; only used for the tpm limiter and dry-run estimates.
-    return sum(len(m["content"]) for m in body["messages"]) // 4 + 4 * len(body["messages"])
+    # ~4 characters per token for English; only used for the tpm limiter and dry-run estimates (text parts only).
+    return sum(len(content_text(m["content"])) for m in body["messages"]) // 4 + 4 * len(body["messages"])
 
 
 def api_key(params: AnnotateParams) -> str:
-    """The key, from the environment only; optional for a local server (vLLM, Ollama, llama.cpp accept any)."""
-    key = os.environ.get("OPENAI_API_KEY")
+    """The key, from the environment variable `api_key_env` only; optional for a local server (vLLM, Ollama,
+    llama.cpp accept any)."""
+    env = getattr(params, "api_key_env", "OPENAI_API_KEY")
+    _KEY_ENVS.add(env)
+    key = os.environ.get(env)
     if key:
         return key
     if params.base_url is None:
-        raise FatalBackendError("OPENAI_API_KEY is not set (the key is read from the environment only)")
+        raise FatalBackendError(f"{env} is not set (the key is read from the environment only)")
     return "no-key"
 
 
@@ -180,9 +186,9 @@ class OpenAIBackend:
                 if not retryable(status, err.response.headers):
                     raise FatalBackendError(
                         f"HTTP {status} from {self.where} for model {body['model']!r}: {redact(err.message)}"
-                        + (" (check OPENAI_API_KEY)" if status in (401, 403) else "")
-                        + (" (check annotate.model and annotate.base_url)" if status == 404 else "")
-                        + (" (check annotate.response_format and sampling params)" if status == 400 else "")
+                        + (f" (check {getattr(p, 'api_key_env', 'OPENAI_API_KEY')})" if status in (401, 403) else "")
+                        + (" (check the annotator's model and base_url)" if status == 404 else "")
+                        + (" (check the annotator's response_format and sampling params)" if status == 400 else "")
                     ) from None
                 last_error = f"HTTP {status}: {redact(err.message)}"
                 delay = self._delay(attempt, err.response.headers)

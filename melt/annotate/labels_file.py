@@ -18,7 +18,7 @@ REQUIRED = ("Dialogue_ID", "Utterance_ID", "llm_label")
 
 def load_labels(path: Path) -> dict[tuple[int, int], str]:
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: labels file not found (annotate.labels_files)")
+        raise FileNotFoundError(f"{path}: labels file not found (an annotator's labels_files)")
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -42,7 +42,7 @@ def label_record(prompt: dict, labels: dict | None, source: str | None) -> dict:
            "status": "failed", "label": None, "parsed": None, "raw": None, "error": None,
            "prompt_tokens": 0, "completion_tokens": 0, "asks": 0}
     if labels is None:
-        out["error"] = f"no labels file for split {prompt['split']!r} (annotate.labels_files)"
+        out["error"] = f"no labels file for split {prompt['split']!r} (the annotator's labels_files)"
         return out
     raw = labels.get((prompt["dialogue_id"], prompt["utterance_id"]))
     if raw is None:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from melt.annotate.params import AnnotateParams, Price
+from melt.annotate.params import EngineLimits, LLMParams, Price, RunKnobs
 from melt.params_base import Section
 
 
@@ -64,11 +64,16 @@ SENTIMENTS = ("negative", "neutral", "positive")
 PSEUDOLABEL_PRICES = {"gpt-3.5-turbo": Price(input_per_1m=0.50, output_per_1m=1.50)}
 
 
-class PseudolabelParams(AnnotateParams):
-    """The annotation engine's params (backend, model, limits, retries, samples, prices...) plus the template.
+class PseudolabelParams(RunKnobs, EngineLimits, LLMParams):
+    """The annotation engine's params (backend, model, limits, retries, samples, prices...) plus the template:
+    one annotator, as an entry of `annotate.annotators` has, with the run-wide knobs beside it.
 
     Only the defaults differ from `annotate`: the paper's LLM (GPT-3.5-turbo) and a one-word answer."""
 
+    backend: Literal["offline", "openai", "openai-batch", "labels-file"] = Field("offline", description=(
+        "`offline`: a baseline, not an LLM (VADER for `labels: sentiment`, the rule-based text heuristic for "
+        "`emotion`); `openai`: chat completions on any OpenAI-compatible server; `openai-batch`: the OpenAI "
+        "Batch API. (`labels-file` is refused: it imports MELT labels.)"))
     store: None = Field(None, description="Not used: pseudo-labels share the repository's one answer store, "
                         "`annotate.store`.")
     template: str = Field(

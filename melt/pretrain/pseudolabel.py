@@ -16,14 +16,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 from string import Template
+from types import SimpleNamespace
 
 import pandas as pd
 
-from melt.annotate.backends import OfflineBackend, estimate_prompt_tokens
-from melt.annotate.engine import Progress, cost_of, next_needed, resolve
+from melt.annotate.backends import OfflineBackend
+from melt.annotate.engine import Progress, resolve
 from melt.annotate.heuristic import HEURISTIC_ID
-from melt.annotate.params import AnnotateParams
-from melt.annotate.requests import load_template, request_key, response_format_body
+from melt.annotate.requests import load_template, sample_requests
+from melt.annotate.run import dry_run as estimate
 from melt.annotate.run import fill, store_path
 from melt.annotate.schema import check_answer
 from melt.annotate.snapshot import import_snapshot, write_snapshot
@@ -51,19 +52,14 @@ def render(template: Template, params: PseudolabelParams, text: str) -> str:
 
 
 def build_requests(items: pd.DataFrame, template: Template, params: PseudolabelParams, corpus: str) -> list[dict]:
-    provider, model = params.provider_name, effective_model(params)
-    fmt = response_format_body(params.response_format)
+    """One request per (item, sample), built as annotate builds its text requests (melt.annotate.requests)."""
+    model = effective_model(params)
     requests = []
     for n, row in enumerate(items.to_dict("records")):
-        messages = [{"role": "user", "content": render(template, params, row["text"])}]
-        for sample in range(params.samples):
-            body = {"model": model, "messages": messages, "temperature": params.temperature, "top_p": params.top_p,
-                    "max_tokens": params.max_tokens, "seed": params.seed + sample}
-            if fmt is not None:
-                body["response_format"] = fmt
-            requests.append({"split": corpus, "dialogue_id": 0, "utterance_id": n, "item_id": row["item_id"],
-                             "sample": sample, "key": request_key(provider, body, sample), "provider": provider,
-                             "speaker": "Speaker", "utterance": row["text"], "body": body})
+        base = {"split": corpus, "dialogue_id": 0, "utterance_id": n, "item_id": row["item_id"],
+                "speaker": "Speaker", "utterance": row["text"]}
+        requests += sample_requests(base, [{"role": "user", "content": render(template, params, row["text"])}],
+                                    params, model)
     return requests
 
 
@@ -84,16 +80,10 @@ def vote(records: list[dict]) -> tuple[str | None, str]:
 
 
 def dry_run(params: PseudolabelParams, requests: list[dict], store: AnswerStore) -> dict:
-    """Tokens and cost of the requests the store cannot answer; nothing is called and no output is written."""
-    todo = [r for r in requests if next_needed(r, store, params.max_invalid_retries, checker(params)) is not None]
-    prompt_tokens = sum(estimate_prompt_tokens(r["body"]) for r in todo)
-    completion = len(todo) * params.expected_completion_tokens
+    """Tokens and cost of the requests the store cannot answer (annotate's estimate); nothing is called and no
+    output is written."""
     model = effective_model(params)
-    return {"dry_run": True, "requests": len(requests), "requests_to_send": len(todo), "model": model,
-            "estimated_prompt_tokens": prompt_tokens, "estimated_completion_tokens": completion,
-            "estimated_cost_usd": round(cost_of(params, model, prompt_tokens, completion,
-                                                batch=params.backend == "openai-batch"), 4),
-            "price_known": model in params.prices}
+    return {"dry_run": True, "model": model, **estimate(params, requests, store, checker(params), model)}
 
 
 def pseudolabel(params: PseudolabelParams, corpus: str, transcripts: str | Path, store: str | Path | None = None,
@@ -107,12 +97,12 @@ def pseudolabel(params: PseudolabelParams, corpus: str, transcripts: str | Path,
     missing = {"item_id", "text"} - set(items.columns)
     if missing:
         raise ValueError(f"{transcripts}: missing column(s) {sorted(missing)} (run the transcribe stage)")
-    template = load_template(params.template, Path(templates_dir))
+    template = load_template(params.template, Path(templates_dir), "pseudolabel.template")
     requests = build_requests(items, template, params, corpus)
     progress = sys.stderr.isatty() if progress is None else progress
     check = checker(params)
     snapshot_dir = out_dir / f"{corpus}_answers"
-    with AnswerStore(store_path(AnnotateParams(store=store), snapshot_dir)) as answer_store:
+    with AnswerStore(store_path(SimpleNamespace(store=store), snapshot_dir)) as answer_store:
         imported, problems = import_snapshot(snapshot_dir, answer_store)
         if params.dry_run:
             return dry_run(params, requests, answer_store)

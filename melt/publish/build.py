@@ -40,43 +40,82 @@ def _out_of_set(stats: dict) -> dict:
     return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def _panel_table(recorded: dict, sources: dict, analysis: dict, annotate_report: dict) -> list[dict]:
+    """One card row per annotator: settings (from panel.json), what answered (from its records), its agreement
+    with MELD (analysis) and what its answers cost when bought (annotate's report)."""
+    rows = []
+    stats = (analysis.get("panel") or {}).get("annotators", {})
+    costs = annotate_report.get("annotators", {})
+    for name, a in recorded["annotate"]["annotators"].items():
+        rows.append({"name": name, **a, "sources": sources[name], "kappa_vs_meld": stats.get(name, {}).get("kappa_vs_meld"),
+                     "labelled": stats.get(name, {}).get("labelled"),
+                     "cost_usd": costs.get(name, {}).get("answers_cost_usd", 0.0)})
+    return rows
+
+
 def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources: dict, rows: dict,
-                  excluded: dict, template: Path, license: str, commit: str | None, reviewed: dict | None) -> dict:
+                  excluded: dict, templates: dict[str, Path], license: str, commit: str | None, reviewed: dict | None,
+                  annotate_report: dict) -> dict:
     """Everything the card template shows; `stats` per published split under its Hub name."""
     stats = {HUB_SPLITS[s]: r for s, r in analysis.get("splits", {}).items() if HUB_SPLITS[s] in rows}
+    panel = _panel_table(recorded, sources, analysis, annotate_report)
+    alpha = ((analysis.get("panel") or {}).get("alpha") or {}).get("alpha")
     return dict(
         pretty_name=params.pretty_name or DEFAULT_TITLES[recorded["data"]["source"]],
         repo_id=params.repo_id or "<user>/<name>", audio=params.include_audio, emotions=EMOTIONS,
         license=license, version=params.version, commit=commit, source=recorded["data"]["source"],
-        template=recorded["prompts"]["template"], show=recorded["prompts"]["show"],
-        template_text=template.read_text(encoding="utf-8").rstrip(), template_sha256=sha256_file(template),
-        annotate=recorded["annotate"], derive=recorded["derive"], sources=sources, stats=stats, rows=rows,
+        show=recorded["prompts"]["show"], panel=panel, aggregate=recorded["annotate"]["aggregate"],
+        panel_alpha=alpha, hears_audio=any(a["input"] != "text" for a in panel),
+        offline=any(a["backend"] == "offline" for a in panel),
+        templates={name: path.read_text(encoding="utf-8").rstrip() for name, path in templates.items()},
+        total_cost_usd=round(sum(a["cost_usd"] for a in panel), 6),
+        derive=recorded["derive"], stats=stats, rows=rows,
         excluded=excluded, excluded_file=EXCLUDED_FILE, out_of_set=_out_of_set(stats),
         empty_splits=[HUB_SPLITS[s] for s in SPLITS if HUB_SPLITS[s] not in rows],
-        has_alpha=any(s.get("samples_agreement", {}).get("alpha") is not None for s in stats.values()),
+        has_alpha=any(a.get("samples_agreement", {}).get("alpha") is not None for s in stats.values()
+                      for a in s.get("annotators", {}).values()),
         reviewed=reviewed, reviewed_config=REVIEWED,
     )
 
 
+def _templates(panel: dict, root: Path) -> dict[str, Path]:
+    """The prompt templates the panel used, each checked against the sha256 its requests were rendered with."""
+    out = {}
+    for name, a in panel["annotators"].items():
+        path = root / "prompts" / f"{a['prompt']}.txt"
+        if not path.is_file():
+            raise PublishError(f"{path}: prompt template of annotator {name!r} not found (the card documents it)")
+        if a.get("prompt_sha256") and sha256_file(path) != a["prompt_sha256"]:
+            raise PublishError(f"{path}: changed since annotator {name!r}'s requests were rendered from it "
+                               f"(re-run `dvc repro`)")
+        out[a["prompt"]] = path
+    return out
+
+
 def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Path, analysis_path: str | Path,
         annotations_dir: str | Path, out_dir: str | Path, root: str | Path = ".",
-        reviewed_dir: str | Path | None = None) -> dict:
-    """sections: `{name: params.<name>.model_dump(mode="json")}` for data, prompts, annotate and derive; only
-    the keys in `provenance.PUBLISHED_PARAMS` are used. reviewed_dir: `data/melt_reviewed`, published as the
-    `reviewed` config when a row in it has a reviewer's decision."""
+        reviewed_dir: str | Path | None = None, annotate_report_path: str | Path | None = None) -> dict:
+    """sections: `{name: params.<name>.model_dump(mode="json")}` for data, prompts and derive; only the keys in
+    `provenance.PUBLISHED_PARAMS` are used; the panel comes from `<melt_dir>/panel.json`. reviewed_dir:
+    `data/melt_reviewed`, published as the `reviewed` config when a row in it has a reviewer's decision.
+    annotate_report_path: reports/annotate.json, for what each annotator's answers cost."""
     token = push_token(params) if params.push else None  # fail before any work
     root, melt_dir, out_dir = Path(root), Path(melt_dir), Path(out_dir)
-    recorded = published_params(sections)
+    panel_path = melt_dir / "panel.json"
+    if not panel_path.is_file():
+        raise PublishError(f"{panel_path}: file not found (derive writes it: run the derive stage)")
+    panel = json.loads(panel_path.read_text(encoding="utf-8"))
+    recorded = published_params(sections, panel)
     try:
         license = resolve_license(recorded["data"]["source"], params.license)
     except ValueError as err:
         raise PublishError(str(err)) from None
-    template_path = root / "prompts" / f"{recorded['prompts']['template']}.txt"
-    if not template_path.is_file():
-        raise PublishError(f"{template_path}: prompt template not found (the card documents the prompt used)")
+    templates = _templates(panel, root)
     dsd = build_splits(melt_dir, SPLITS, params.include_audio, root)   # reads and checks the MELT CSVs
     analysis = json.loads(Path(analysis_path).read_text(encoding="utf-8"))
-    sources = annotation_sources(Path(annotations_dir), SPLITS)
+    annotate_report = (json.loads(Path(annotate_report_path).read_text(encoding="utf-8"))
+                       if annotate_report_path is not None else {})
+    sources = {name: annotation_sources(Path(annotations_dir) / name, SPLITS) for name in panel["annotators"]}
     excluded = published_exclusions(melt_dir / "excluded.csv")
     reviewed_dsd, reviewed_rows = (build_reviewed(Path(reviewed_dir), dsd, SPLITS, params.include_audio, root)
                                    if reviewed_dir is not None else (None, {}))
@@ -93,8 +132,9 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
     write_csv(excluded, out_dir / EXCLUDED_FILE)
 
     commit = source_commit(root)
-    inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", Path(analysis_path),
-              *(Path(annotations_dir) / f"{s}.jsonl" for s in SPLITS), template_path,
+    inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", panel_path, Path(analysis_path),
+              *(Path(annotations_dir) / n / f"{s}.jsonl" for n in panel["annotators"] for s in SPLITS),
+              *templates.values(), *([Path(annotate_report_path)] if annotate_report_path is not None else []),
               *((Path(reviewed_dir) / f"{s}.csv" for s in SPLITS) if reviewed_dsd is not None else ())]
     published = [f for _, files in configs.values() for f in files.values()]
     rows = {split: len(ds) for split, ds in dsd.items()}
@@ -111,8 +151,8 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
         "configs": list(configs),
     }
     write_json(out_dir / "provenance.json", provenance)
-    context = _card_context(params, recorded, analysis, sources, rows, provenance["excluded_rows"], template_path,
-                            license, commit, reviewed_rows if reviewed_dsd is not None else None)
+    context = _card_context(params, recorded, analysis, sources, rows, provenance["excluded_rows"], templates,
+                            license, commit, reviewed_rows if reviewed_dsd is not None else None, annotate_report)
     data = card_data(configs, context["pretty_name"], license, recorded["data"]["source"])
     write_text(out_dir / "README.md", render_card(data, **context))
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 from datasets import Audio, ClassLabel, Dataset, DatasetDict, Features, Value
 
-from melt.analysis.layout import EXTRA_COLUMNS, RELEASED_COLUMNS, read_melt_csv
+from melt.analysis.layout import EXTRA_COLUMNS, RELEASED_COLUMNS, label_column, panel_columns, read_melt_csv
 from melt.data.labels import EMOTIONS
 
 INT_COLUMNS = ("Sr_No.", "Dialogue_ID", "Utterance_ID", "Season", "Episode")
@@ -30,7 +31,17 @@ def emotion_label() -> ClassLabel:
     return ClassLabel(names=list(EMOTIONS))
 
 
-def melt_features(include_audio: bool) -> Features:
+def panel_samples(melt_dir: Path) -> dict[str, int]:
+    """annotator → samples per utterance, in panel order, from derive's panel.json."""
+    path = Path(melt_dir) / "panel.json"
+    if not path.is_file():
+        raise PublishError(f"{path}: file not found (derive writes it: run the derive stage)")
+    return {n: int(a.get("samples", 1)) for n, a in json.loads(path.read_text(encoding="utf-8"))["annotators"].items()}
+
+
+def melt_features(include_audio: bool, panel: dict[str, int] | None = None) -> Features:
+    """The published features; `panel` (annotator → samples) adds the panel's columns: `panel_agreement`, a
+    ClassLabel `label_<name>` per annotator (null where it gave no label) and `confidence_<name>` (several samples)."""
     feats = {}
     for col in PUBLISHED_COLUMNS:
         if col in LABEL_COLUMNS:
@@ -41,12 +52,30 @@ def melt_features(include_audio: bool) -> Features:
             feats[col] = Value("float64")
         else:
             feats[col] = Value("string")
+    for col in panel_columns(panel or {}) if panel else ():
+        feats[col] = emotion_label() if col in {label_column(n) for n in panel} else Value("float64")
     if include_audio:
         feats["audio"] = Audio(sampling_rate=16000, decode=False)
     return Features(feats)
 
 
-def typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _panel_typed(df: pd.DataFrame, path: Path, panel: dict[str, int]) -> pd.DataFrame:
+    """Panel columns typed: empty cells → null, labels → ClassLabel ids."""
+    out = pd.DataFrame(index=df.index)
+    for col in panel_columns(panel):
+        values = df[col]
+        if col in {label_column(n) for n in panel}:
+            bad = (values != "") & ~values.isin(EMOTIONS)
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise PublishError(f"{path}: row {i + 1}: {col} {values.iloc[i]!r} is not one of the 7 emotions")
+            out[col] = pd.array([EMOTIONS.index(v) if v else None for v in values], dtype="Int64")
+        else:
+            out[col] = pd.to_numeric(values.replace("", None), errors="raise").astype("float64")
+    return out
+
+
+def typed_columns(df: pd.DataFrame, path: Path, panel: dict[str, int] | None = None) -> pd.DataFrame:
     out = df[list(PUBLISHED_COLUMNS)].copy()
     for col in (*INT_COLUMNS, *FLOAT_COLUMNS):
         converted = pd.to_numeric(out[col], errors="coerce")
@@ -61,6 +90,11 @@ def typed_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
             i = int(bad.to_numpy().nonzero()[0][0])
             raise PublishError(f"{path}: row {i + 1}: {col} {out[col].iloc[i]!r} is not one of the 7 emotions")
         out[col] = out[col].map(EMOTIONS.index)
+    if panel:
+        missing = [c for c in panel_columns(panel) if c not in df.columns]
+        if missing:
+            raise PublishError(f"{path}: missing panel column(s) {', '.join(missing)} (re-run `dvc repro derive`)")
+        out = pd.concat([out, _panel_typed(df, path, panel)], axis=1)
     return out
 
 
@@ -77,14 +111,15 @@ def audio_column(df: pd.DataFrame, path: Path, root: Path) -> list[dict]:
 def build_splits(melt_dir: Path, splits: tuple[str, ...], include_audio: bool, root: Path = Path(".")) -> DatasetDict:
     """The non-empty splits under their Hub names (an empty split, e.g. `dev` when only train and test were
     labelled, is left out: `load_dataset` rejects a split with no data)."""
-    features = melt_features(include_audio)
+    panel = panel_samples(melt_dir)
+    features = melt_features(include_audio, panel)
     out = {}
     for split in splits:
         path = Path(melt_dir) / f"{split}.csv"
         df = read_melt_csv(path)
         if df.empty:
             continue
-        typed = typed_columns(df, path)
+        typed = typed_columns(df, path, panel)
         if include_audio:
             typed["audio"] = audio_column(df, path, root)
         out[HUB_SPLITS[split]] = Dataset.from_pandas(typed, features=features, preserve_index=False)

@@ -12,13 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 from melt.analysis.annotations import read_annotations
 
 # The params the card and provenance.json record, per section. dvc.yaml's `publish` stage lists exactly
-# these (plus the `publish` section, whose push keys decide whether it uploads), so e.g. a change of
-# `annotate.concurrency` does not re-run it (a test checks the two lists agree).
+# these (plus the `publish` section, whose push keys decide whether it uploads), so e.g. a change of an
+# annotator's `concurrency` does not re-run it (a test checks the two lists agree). The panel (what shapes each
+# annotator's answers, and the aggregation) is recorded from data/melt/panel.json, a declared input.
 PUBLISHED_PARAMS: dict[str, tuple[str, ...]] = {
     "data": ("source",),
-    "prompts": ("template", "show"),
-    "annotate": ("backend", "provider", "base_url", "model", "temperature", "top_p", "max_tokens",
-                 "response_format", "seed", "samples", "max_invalid_retries", "labels_files"),
+    "prompts": ("show",),
     "derive": ("tie_break", "min_confidence"),
 }
 # The publish keys that shape the published files (push, private, endpoint and commit_message only act on the upload).
@@ -36,12 +35,16 @@ def strip_userinfo(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
-def published_params(sections: dict[str, dict]) -> dict:
-    """The recorded params from `{section: model_dump(mode="json")}`: base_url without credentials, labels
-    files by file name only (their folder is a path of the build machine)."""
+def published_params(sections: dict[str, dict], panel: dict) -> dict:
+    """The recorded params from `{section: model_dump(mode="json")}` and the panel (derive's panel.json): every
+    annotator's base_url without credentials, labels files by file name only (their folder is a path of the
+    build machine)."""
     out = {name: {k: sections[name][k] for k in keys} for name, keys in PUBLISHED_PARAMS.items()}
-    out["annotate"]["base_url"] = strip_userinfo(out["annotate"]["base_url"])
-    out["annotate"]["labels_files"] = {s: Path(p).name for s, p in sorted(out["annotate"]["labels_files"].items())}
+    annotators = {}
+    for name, a in panel["annotators"].items():
+        annotators[name] = {**a, "base_url": strip_userinfo(a.get("base_url")),
+                            "labels_files": {s: Path(p).name for s, p in sorted((a.get("labels_files") or {}).items())}}
+    out["annotate"] = {"aggregate": panel["aggregate"], "annotators": annotators}
     return out
 
 
