@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from melt.erc.protocols import MODELS
+from melt.erc.names import MODELS
 
 HEADLINE_SHARE = 4   # ERC's share of the demo's declared metrics
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from melt.erc.params import ErcParams
-from melt.erc.protocols import MODELS, protocol_rows
+from melt.erc.names import MODELS
+from melt.erc.protocols import protocol_rows
 from melt.erc.report import PAPER, write_report
 
 WEIGHTED = {"weighted_f1": 0.5, "acc": 0.5, "uar": 0.5}

@@ -60,8 +60,8 @@ def test_bad_input_is_an_error():
 
 def test_one_macro_f1_where_the_conventions_differ():
     """`positive` is predicted but never in the reference: averaging over the full label set (pretrain_text's old
-    rule) gives 4/9 (F1 positive 0), over the reference classes 2/3. Every caller — SER, acoustics, text pre-training — now
-    reports the reference-classes value, computed here with scikit-learn."""
+    rule) gives 4/9 (F1 positive 0), over the reference classes 2/3. Every caller — SER, acoustics, text
+    pre-training — now reports the reference-classes value, computed here with scikit-learn."""
     from melt.pretrain.pretrain_text import chance, scores
 
     labels = ["negative", "neutral", "positive"]

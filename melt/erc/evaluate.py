@@ -24,7 +24,8 @@ from melt.erc.checkpoint import load_checkpoint, text_encoder_dir
 from melt.erc.dialogues import DialogueSet, load_dialogue_set
 from melt.erc.inference import predict_all
 from melt.erc.params import ErcParams
-from melt.erc.protocols import MODELS, MOSI, describe, protocol_rows
+from melt.erc.names import MODELS, MOSI
+from melt.erc.protocols import describe, protocol_rows
 from melt.io import write_csv, write_json
 from melt.metrics import classification_metrics, mosi_binary
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
@@ -66,7 +67,8 @@ def finetuned_text(model_dir: str | Path, config: dict, data: DialogueSet, split
     from melt.erc.text import TextEncoder
 
     expected = config["embeddings"]["text"]["finetuned"]["fingerprint"]["key"]
-    encoder = TextEncoder(str(text_encoder_dir(model_dir, config)), None, config["embeddings"]["text"]["model"]["max_length"])
+    max_length = config["embeddings"]["text"]["model"]["max_length"]
+    encoder = TextEncoder(str(text_encoder_dir(model_dir, config)), None, max_length)
     if encoder.info["key"] != expected:
         raise ValueError(f"{model_dir}: its text_encoder/ loads as {encoder.info['key']}, not the {expected} it was "
                          "trained as (re-run erc_train)")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from melt.erc.model import CoAttentionFusion, DialogueContext, UtteranceClassifier
-from melt.erc.protocols import MODELS
+from melt.erc.names import MODELS
 INFERENCE_BATCH = 64   # dialogues per forward pass when nothing is trained
 
 

@@ -17,8 +17,6 @@ import pandas as pd
 
 from melt.erc.params import ErcParams
 
-MODELS = ("text_utt", "text_dialogue", "audio_utt", "audio_dialogue", "fusion")   # the five models scored
-MOSI = "cmumosi"
 ALL = "all"
 SUBSET_ONLY_LABELS = ("melt",)   # label sets defined only on a subset: no `all` protocol
 
@@ -44,8 +42,8 @@ def shared_protocol(dataset: str) -> str:
 
 def describe(dataset: str, labels: str, protocol: str, erc: ErcParams) -> str:
     if protocol == subset_protocol("melt"):
-        return (f"test turns of the MELT subset (kept by the MELT paper's filter: ≥ 1 s, ≥ 3 words, named speakers), "
-                f"whole dialogues as context; {labels.upper()} labels")
+        return ("test turns of the MELT subset (kept by the MELT paper's filter: ≥ 1 s, ≥ 3 words, named "
+                f"speakers), whole dialogues as context; {labels.upper()} labels")
     if dataset in ("demo", "meld"):
         return f"every utterance of the test split; {labels.upper()} labels"
     if dataset == "iemocap":

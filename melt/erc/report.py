@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from melt.erc.params import ErcParams
-from melt.erc.protocols import MODELS, MOSI, describe, is_paper_protocol, shared_protocol
+from melt.erc.names import MODELS, MOSI
+from melt.erc.protocols import describe, is_paper_protocol, shared_protocol
 from melt.io import write_csv, write_json, write_text
 
 # Dutta & Ganapathy, "LLM supervised pre-training for multimodal emotion recognition in conversations" (ICASSP 2025,

@@ -39,7 +39,8 @@ def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
         raise ValueError("no reference labels to score")
     headline = classification_metrics(y_true, y_pred, weighted_f1=True)
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    return {"n": len(y_true), "acc": headline["acc"], "macro_f1": headline["f1"], "weighted_f1": headline["f1_weighted"],
+    return {"n": len(y_true), "acc": headline["acc"], "macro_f1": headline["f1"],
+            "weighted_f1": headline["f1_weighted"],
             "per_class": {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
                               "f1": round(float(f[i]), 4), "support": int(n[i])} for i, c in enumerate(labels)},
             "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist()}

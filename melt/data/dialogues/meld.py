@@ -3,7 +3,7 @@
 **Every utterance of the corpus is a turn**, in its official split: the rows `prepare` kept
 (`data/prepared/{train,dev,test}.csv`) and the rows it set aside (`data/prepared/excluded.csv`, with its reason):
 on MELD 9,989 / 1,109 / 2,610 turns. Turns keep MELD's order (Utterance_ID, the order of the script); MELD's
-timestamps disagree with it in a few dialogues (23 / 4 / 4 of train / dev / test): those turns are noted, and
+timestamps disagree with it in a few dialogues (23 / 4 / 5 of train / dev / test): those turns are noted, and
 Utterance_ID order is kept. A row that cannot be placed in a dialogue (prepare's `invalid_id`, `duplicate_key`) is
 not a turn: it is listed in the exclusions with prepare's reason. A turn without usable audio (prepare found none,
 could not read it, or set the row aside before looking: `bad_timestamp`, ...) is a text-only turn, noted.
@@ -80,8 +80,8 @@ def _melt_labels(melt_dir: Path, source_split: str) -> tuple[dict, dict]:
                                                                                "reason", "detail"))
     derived = derived[derived["split"] == source_split]
     labels = {(_int(d), _int(u)): v for d, u, v in zip(melt["dialogue_id"], melt["utterance_id"], melt["llm_label"])}
-    reasons = {(_int(d), _int(u)): f"{r}: {t}" if t else r
-               for d, u, r, t in zip(derived["dialogue_id"], derived["utterance_id"], derived["reason"], derived["detail"])}
+    reasons = {(_int(d), _int(u)): f"{r}: {t}" if t else r for d, u, r, t in
+               zip(derived["dialogue_id"], derived["utterance_id"], derived["reason"], derived["detail"])}
     return labels, reasons
 
 
