@@ -13,5 +13,7 @@ if __name__ == "__main__":
     summary = build_tables(params.erc, params.data.source, paths, prepared_dir="data/prepared", melt_dir="data/melt",
                            out_dir="data/erc")
     for dataset, counts in summary.items():
-        print(f"{dataset}: {counts['dialogues']} dialogues, {counts['turns']} turns ({counts['scored']} labelled), "
+        splits = " / ".join(str(n) for n in counts["per_split"].values())
+        print(f"{dataset}: {counts['dialogues']} dialogues, {counts['turns']} turns (train / validation / test "
+              f"{splits}; {counts['scored']} labelled), "
               f"{counts['excluded']} utterances excluded (data/erc/{dataset}_excluded.csv)")

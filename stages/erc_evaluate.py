@@ -1,4 +1,4 @@
-"""Stage `erc_evaluate@<dataset>`: the five models of a checkpoint on the test split →
+"""Stage `erc_evaluate@<dataset>`: the five models of a checkpoint on the test split, per protocol →
 metrics/erc/<dataset>_<labels>.json and reports/erc/<dataset>_<labels>/ (predictions, report)."""
 
 import sys
@@ -14,5 +14,7 @@ if __name__ == "__main__":
     scores = evaluate(erc, dataset, f"models/erc/{name}", tables_dir="data/erc",
                       features_dirs={m: f"data/features/erc/{m}" for m in ("text", "audio")},
                       metrics_path=f"metrics/erc/{name}.json", report_dir=f"reports/erc/{name}")
-    for model, values in scores.items():
-        print(f"{name} {model}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    for protocol, models in scores.items():
+        for model, values in models.items():
+            print(f"{name} {protocol} {model}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()
+                                                            if v is not None))

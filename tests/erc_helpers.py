@@ -46,18 +46,25 @@ def tiny_text_model(folder: Path, texts: list[str], seed: int = 0, hidden: int =
     return folder
 
 
+PREPARE_EXCLUDED = ["reason", "detail", "row", "split", "dialogue_id", "utterance_id", "Speaker", "Utterance", "Emotion",
+                    "audio_path", "start_s"]
+NO_AUDIO_REASONS = ("audio_missing", "audio_unreadable", "bad_timestamp", "invalid_id", "duplicate_key")
+
+
 def meld_corpus(root: Path, dialogues_per_split: dict[str, int] | None = None, missing_audio: str | None = None,
-                seed: int = 0) -> dict[str, Path]:
+                seed: int = 0, set_aside: dict[str, str] | None = None) -> dict[str, Path]:
     """data/prepared and data/melt for a MELD-format corpus of 3–5-turn dialogues whose tone and words follow the
     emotion; MELT labels disagree with MELD's on every fifth turn. `missing_audio`: an item (`test/dia0_utt1`)
-    whose WAV is not written."""
+    whose WAV is not written. `set_aside`: item → prepare's reason: rows moved to prepared/excluded.csv (not in the
+    MELT subset, so not in data/melt either; no audio path for the reasons prepare checks before the audio)."""
     rng = np.random.default_rng(seed)
     labels = list(TONES)
     prepared, melt = root / "prepared", root / "melt"
     prepared.mkdir(parents=True, exist_ok=True)
     melt.mkdir(parents=True, exist_ok=True)
     counts = dialogues_per_split or {"train": 12, "dev": 4, "test": 4}
-    n = 0
+    set_aside = set_aside or {}
+    n, excluded = 0, []
     for split, dialogues in counts.items():
         rows = []
         for d in range(dialogues):
@@ -73,10 +80,15 @@ def meld_corpus(root: Path, dialogues_per_split: dict[str, int] | None = None, m
                              "start_s": 10.0 * d + u, "audio_path": str(audio)})
                 n += 1
         df = pd.DataFrame(rows)
-        df.drop(columns="llm_label").to_csv(prepared / f"{split}.csv", index=False)
-        df.to_csv(melt / f"{split}.csv", index=False)
-    pd.DataFrame(columns=["reason", "detail", "row", "split", "dialogue_id", "utterance_id"]).to_csv(
-        prepared / "excluded.csv", index=False)
+        aside = [f"{split}/dia{d}_utt{u}" in set_aside for d, u in zip(df["dialogue_id"], df["utterance_id"])]
+        for r in df[aside].to_dict("records"):
+            reason = set_aside[f"{split}/dia{r['dialogue_id']}_utt{r['utterance_id']}"]
+            excluded.append({**r, "reason": reason, "detail": f"{reason} (test fixture)", "row": 0,
+                             "audio_path": "" if reason in NO_AUDIO_REASONS else r["audio_path"]})
+        kept = df[[not a for a in aside]]
+        kept.drop(columns="llm_label").to_csv(prepared / f"{split}.csv", index=False)
+        kept.to_csv(melt / f"{split}.csv", index=False)
+    pd.DataFrame(excluded, columns=PREPARE_EXCLUDED).to_csv(prepared / "excluded.csv", index=False)
     pd.DataFrame(columns=["reason", "detail", "split", "dialogue_id", "utterance_id"]).to_csv(
         melt / "excluded.csv", index=False)
     return {"prepared": prepared, "melt": melt}

@@ -1,9 +1,4 @@
 """Emotion recognition in conversations (MERITS-L part 2): dialogue tables, utterance embeddings, the three-stage
-speech–text model, evaluation and the predict API (docs/erc.md)."""
+speech–text model, evaluation per protocol and the predict API (`melt.erc.predict.predict_dialogue`), docs/erc.md.
 
-
-def predict_dialogue(turns, model_dir):
-    """Label and probabilities per turn of one dialogue: see melt.erc.predict.predict_dialogue."""
-    from melt.erc.predict import predict_dialogue as predict
-
-    return predict(turns, model_dir)
+Nothing is imported here, so that each stage's import closure (and so its DVC deps) is only the modules it runs."""

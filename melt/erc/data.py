@@ -1,5 +1,6 @@
 """The `erc_data` stage: one dialogue table per dataset, `data/erc/<dataset>.csv`, and its exclusions,
-`data/erc/<dataset>_excluded.csv` (readers: melt.data.dialogues)."""
+`data/erc/<dataset>_excluded.csv` (readers: melt.data.dialogues; the later stages read the table with
+melt.erc.table)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def read_dataset(erc: ErcParams, dataset: str, data_source: str, corpus_path: Pa
     if dataset == "iemocap":
         from melt.data.dialogues.iemocap import read_iemocap_dialogues
 
-        return read_iemocap_dialogues(corpus_path, dataset, erc.iemocap.test_session, erc.iemocap.validation_session)
+        split = erc.iemocap
+        return read_iemocap_dialogues(corpus_path, dataset, split.test_session, split.validation_session,
+                                      split.validation_fraction, split.validation_seed)
     from melt.data.dialogues.cmumosi import read_cmumosi_dialogues
 
     return read_cmumosi_dialogues(corpus_path, dataset)
@@ -51,16 +54,6 @@ def build_tables(erc: ErcParams, data_source: str, corpus_paths: dict[str, Path 
         write_csv(turns[list(TURN_COLUMNS)], out_dir / f"{dataset}.csv")
         write_csv(excluded[list(EXCLUDED_COLUMNS)], out_dir / f"{dataset}_excluded.csv")
         summary[dataset] = {"dialogues": int(turns["dialogue_id"].nunique()), "turns": len(turns),
+                            "per_split": {s: int((turns["split"] == s).sum()) for s in SPLITS},
                             "scored": int(turns["label"].notna().sum()), "excluded": len(excluded)}
     return summary
-
-
-def read_table(tables_dir: str | Path, dataset: str) -> pd.DataFrame:
-    path = Path(tables_dir) / f"{dataset}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing (run the erc_data stage for erc.datasets.{dataset})")
-    df = pd.read_csv(path, dtype={"dialogue_id": str, "item_id": str, "speaker": str, "text": str, "label": str,
-                                  "audio_path": str, "note": str}, keep_default_na=False, na_values={"score": [""]})
-    for column in ("label", "audio_path", "note"):
-        df[column] = df[column].replace("", None)
-    return df

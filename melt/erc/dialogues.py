@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from melt.erc.data import read_table
-from melt.erc.embed import MODALITIES
+from melt.erc.table import MODALITIES, read_table
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from melt.erc.data import read_table
+from melt.erc.table import MODALITIES, read_table
 from melt.erc.params import ErcParams
 from melt.io import sha256_file, write_csv, write_json
 from melt.repo import shared_path
@@ -28,7 +28,6 @@ from melt.ser.cache import FULL, FeatureStore, materialize
 from melt.ser.params import SerParams
 from melt.ser.registry import EGEMAPS
 
-MODALITIES = ("text", "audio")
 INDEX_COLUMNS = ["dataset", "item_id", "sha256", "vectors", "status", "reason"]
 TEXT_POLICY = "text"
 

@@ -1,12 +1,15 @@
-"""The `erc_evaluate@<dataset>` stage: the five models of a checkpoint on the test split.
+"""The `erc_evaluate@<dataset>` stage: the five models of a checkpoint on the test split, per evaluation protocol
+(melt.erc.protocols: `all`, `melt_subset`).
 
-`metrics/erc/<dataset>_<labels>.json`: {text_utt, text_dialogue, audio_utt, audio_dialogue, fusion} × {weighted_f1,
-acc, uar} (melt.metrics; weighted F1 is ERC's usual metric); CMU-MOSI: × {acc2_has0, f1_has0, acc2_non0, f1_non0}
-(binary accuracy and weighted F1, "has-0": every segment, a score ≥ 0 positive; "non-0": segments scored exactly 0
-left out). Each model is scored on the labelled test turns it can see (a turn without audio has no audio
-prediction; its fusion prediction comes from the text model, and the predictions file says so).
-`reports/erc/<dataset>_<labels>/predictions.csv`: one row per test turn; `report.json`: rows scored per model,
-classes, the epochs chosen on validation, and the chance baseline (always the majority training class). The scores are also logged to the MLflow run that trained the checkpoint.
+`metrics/erc/<dataset>_<labels>.json`: {protocol: {text_utt, text_dialogue, audio_utt, audio_dialogue, fusion} ×
+{weighted_f1, acc, uar}} (melt.metrics; weighted F1 is ERC's usual metric); CMU-MOSI: × {acc2_has0, f1_has0,
+acc2_non0, f1_non0} (melt.metrics.mosi_binary). Each model is scored on the labelled test turns it can see (a turn
+without audio has no audio prediction; its fusion prediction comes from the text model, and the predictions file
+says so). `reports/erc/<dataset>_<labels>/predictions.csv`: one row per test turn (with its `subset`);
+`report.json`: per protocol its description, rows scored per model and the chance baseline (always the majority
+training class); classes, the epochs chosen on validation, and how many subset turns have no label. The scores are
+also logged to the MLflow run that trained the checkpoint. A checkpoint whose Stage I fine-tuned the text encoder
+is evaluated on that encoder's embeddings (computed here from `text_encoder/`).
 """
 
 from __future__ import annotations
@@ -17,31 +20,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from melt.erc.checkpoint import load_checkpoint
+from melt.erc.checkpoint import load_checkpoint, text_encoder_dir
 from melt.erc.dialogues import DialogueSet, load_dialogue_set
-from melt.erc.inference import MODELS, predict_all
+from melt.erc.inference import predict_all
 from melt.erc.params import ErcParams
+from melt.erc.names import MODELS, MOSI
+from melt.erc.protocols import describe, protocol_rows
 from melt.io import write_csv, write_json
-from melt.metrics import classification_metrics
+from melt.metrics import classification_metrics, mosi_binary
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
 from melt.tracking import Tracker, dvc_experiment, tracking_uri
-
-MOSI = "cmumosi"
 
 
 def score(dataset: str, truth: list[str], predicted: list[str], ratings: np.ndarray) -> dict[str, float]:
     """The metrics of one model on its scored turns (`ratings`: CMU-MOSI's sentiment scores of those turns)."""
-    if dataset != MOSI:
-        s = classification_metrics(truth, predicted, weighted_f1=True)
-        return {"weighted_f1": s["f1_weighted"], "acc": s["acc"], "uar": s["uar"]}
-    has0 = classification_metrics(truth, predicted, weighted_f1=True)
-    non0 = np.asarray(ratings) != 0
-    if not non0.any():
-        raise ValueError("CMU-MOSI: every scored segment has sentiment 0: no non-0 scores")
-    nz = classification_metrics([t for t, k in zip(truth, non0) if k], [p for p, k in zip(predicted, non0) if k],
-                                weighted_f1=True)
-    return {"acc2_has0": has0["acc"], "f1_has0": has0["f1_weighted"], "acc2_non0": nz["acc"],
-            "f1_non0": nz["f1_weighted"]}
+    if dataset == MOSI:
+        return mosi_binary(ratings, [p == "positive" for p in predicted])
+    s = classification_metrics(truth, predicted, weighted_f1=True)
+    return {"weighted_f1": s["f1_weighted"], "acc": s["acc"], "uar": s["uar"]}
 
 
 def majority_class(data: DialogueSet) -> str:
@@ -52,7 +48,8 @@ def majority_class(data: DialogueSet) -> str:
 
 def predictions_table(data: DialogueSet, probs: dict[str, np.ndarray], source: list[str], split: str) -> pd.DataFrame:
     rows = data.rows(split)
-    table = data.turns.iloc[rows][["dialogue_id", "turn", "item_id", "speaker", "label"]].reset_index(drop=True)
+    table = data.turns.iloc[rows][["dialogue_id", "turn", "item_id", "speaker", "subset", "label"]]
+    table = table.reset_index(drop=True)
     for name in MODELS:
         p = probs[name][rows]
         table[name] = [data.classes[int(np.argmax(v))] if not np.isnan(v).any() else None for v in p]
@@ -62,42 +59,80 @@ def predictions_table(data: DialogueSet, probs: dict[str, np.ndarray], source: l
     return table
 
 
+def finetuned_text(model_dir: str | Path, config: dict, data: DialogueSet, split: str) -> None:
+    """Replace `data`'s text embeddings, on the dialogues of `split`, by those of the checkpoint's fine-tuned
+    encoder (one utterance at a time, as in training); other rows become unavailable."""
+    from melt.erc.dialogues import Modality
+    from melt.erc.finetune import embed_all
+    from melt.erc.text import TextEncoder
+
+    expected = config["embeddings"]["text"]["finetuned"]["fingerprint"]["key"]
+    max_length = config["embeddings"]["text"]["model"]["max_length"]
+    encoder = TextEncoder(str(text_encoder_dir(model_dir, config)), None, max_length)
+    if encoder.info["key"] != expected:
+        raise ValueError(f"{model_dir}: its text_encoder/ loads as {encoder.info['key']}, not the {expected} it was "
+                         "trained as (re-run erc_train)")
+    mod = data.modalities["text"]
+    ok = mod.ok & np.isin(np.arange(len(data.y)), np.concatenate([data.dialogues[k] for k in data.in_split(split)]))
+    x = embed_all(encoder.model, encoder.tokenizer, list(data.turns["text"]), ok, encoder.max_length, encoder.dim)
+    data.modalities["text"] = Modality(x, ok, mod.reason)
+
+
+def score_protocol(dataset: str, table: pd.DataFrame, ratings: pd.Series, name: str) -> tuple[dict, dict]:
+    """(scores per model, rows scored per model) on the `table` rows of one protocol."""
+    scores, rows = {}, {}
+    for model in MODELS:
+        scored = table[table[model].notna()]
+        if scored.empty:
+            raise ValueError(f"{name}: no labelled test turn for {model}")
+        scores[model] = score(dataset, list(scored["label"]), list(scored[model]),
+                              ratings.loc[scored["item_id"]].to_numpy(dtype=float))
+        rows[model] = len(scored)
+    return scores, rows
+
+
 def evaluate(erc: ErcParams, dataset: str, model_dir: str | Path, tables_dir: str | Path,
              features_dirs: dict[str, str | Path], metrics_path: str | Path, report_dir: str | Path) -> dict:
-    """Score the checkpoint on the test split; write the metrics, the predictions and the report."""
+    """Score the checkpoint on the test split under each protocol; write the metrics, the predictions and the
+    report; returns {protocol: {model: scores}}."""
     config, models = load_checkpoint(model_dir)
-    name = erc.model_name(dataset)
-    if (config["dataset"], config["labels"]) != (dataset, erc.datasets[dataset]):
+    name, labels = erc.model_name(dataset), erc.datasets[dataset]
+    if (config["dataset"], config["labels"]) != (dataset, labels):
         raise ValueError(f"{model_dir}: checkpoint of {config['dataset']}_{config['labels']}, expected {name}")
     data, infos = load_dialogue_set(tables_dir, dataset, tuple(config["classes"]), features_dirs)
     for m in ("text", "audio"):
         if infos[m]["fingerprint"]["key"] != config["embeddings"][m]["fingerprint"]["key"]:
             raise ValueError(f"{model_dir}: trained on {m} embeddings {config['embeddings'][m]['fingerprint']['key']}, "
                              f"but {features_dirs[m]} holds {infos[m]['fingerprint']['key']} (re-run erc_train)")
+    if text_encoder_dir(model_dir, config) is not None:
+        finetuned_text(model_dir, config, data, "test")
     x = {m: data.modalities[m].x for m in ("text", "audio")}
     ok = {m: data.modalities[m].ok for m in ("text", "audio")}
     probs, source = predict_all(models, x, ok, data.dialogues)
     table = predictions_table(data, probs, source, "test")
-    scores, rows = {}, {}
-    for model in MODELS:
-        scored = table[table["label"].notna() & table[model].notna()]
-        if scored.empty:
-            raise ValueError(f"{name}: no labelled test turn for {model}")
-        ratings = data.turns.set_index("item_id").loc[scored["item_id"], "score"].to_numpy(dtype=float)
-        scores[model] = score(dataset, list(scored["label"]), list(scored[model]), ratings)
-        rows[model] = len(scored)
+    ratings = data.turns.set_index("item_id")["score"]
+    majority = majority_class(data)
+    metrics, protocols = {}, {}
+    for protocol, mask in protocol_rows(labels, table).items():
+        part = table[mask]
+        if part.empty:
+            raise ValueError(f"{name}: no labelled test turn in protocol {protocol!r}")
+        metrics[protocol], rows = score_protocol(dataset, part, ratings, name)
+        chance = score(dataset, list(part["label"]), [majority] * len(part),
+                       ratings.loc[part["item_id"]].to_numpy(dtype=float))
+        protocols[protocol] = {"description": describe(dataset, labels, protocol, erc), "labelled_turns": len(part),
+                               "rows_scored": rows, "chance_majority_class": {"class": majority, **chance}}
+    unlabelled = table[table["label"].isna() & table["subset"].notna()]
+    write_json(metrics_path, metrics)
     report_dir = Path(report_dir)
-    scored = table[table["label"].notna()]
-    ratings = data.turns.set_index("item_id").loc[scored["item_id"], "score"].to_numpy(dtype=float)
-    chance = score(dataset, list(scored["label"]), [majority_class(data)] * len(scored), ratings)
-    write_json(metrics_path, scores)
     write_csv(table, report_dir / "predictions.csv")
-    write_json(report_dir / "report.json", {"model": name, "classes": config["classes"], "rows_scored": rows,
-                                            "test_turns": len(table), "chosen_epochs": config["chosen_epochs"],
-                                            "chance_majority_class": {"class": majority_class(data), **chance},
-                                            "fusion_sources": table["fusion_source"].value_counts().sort_index().to_dict()})
-    _log_to_mlflow(erc, model_dir, name, scores)
-    return scores
+    write_json(report_dir / "report.json", {
+        "model": name, "classes": config["classes"], "test_turns": len(table), "protocols": protocols,
+        "subset_turns_without_label": unlabelled["subset"].value_counts().sort_index().to_dict(),
+        "chosen_epochs": config["chosen_epochs"],
+        "fusion_sources": table["fusion_source"].value_counts().sort_index().to_dict()})
+    _log_to_mlflow(erc, model_dir, name, metrics)
+    return metrics
 
 
 def _log_to_mlflow(erc: ErcParams, model_dir: str | Path, name: str, scores: dict) -> None:
@@ -113,5 +148,5 @@ def _log_to_mlflow(erc: ErcParams, model_dir: str | Path, name: str, scores: dic
         run_id = tracker.start(name, params, tags={"stage": "erc_evaluate", "rebuilt_from_checkpoint": "true",
                                                    CHECKPOINT_TAG: digest})
         tracker.finish(run_id)
-    tracker.log_metrics(run_id, {f"test_{model}_{metric}": value for model, s in scores.items()
-                                 for metric, value in s.items()})
+    tracker.log_metrics(run_id, {f"test_{protocol}_{model}_{metric}": value for protocol, models in scores.items()
+                                 for model, s in models.items() for metric, value in s.items() if value is not None})

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from melt.erc.model import CoAttentionFusion, DialogueContext, UtteranceClassifier
-
-MODELS = ("text_utt", "text_dialogue", "audio_utt", "audio_dialogue", "fusion")
+from melt.erc.names import MODELS
 INFERENCE_BATCH = 64   # dialogues per forward pass when nothing is trained
 
 
@@ -22,6 +21,7 @@ class ErcModels:
     utterance: dict[str, UtteranceClassifier]   # Stage I per modality
     dialogue: dict[str, DialogueContext]        # Stage II per modality
     fusion: CoAttentionFusion                   # Stage III
+    text_encoder: tuple | None = None           # (encoder, tokenizer) fine-tuned at Stage I (erc.text_finetune)
 
     def eval(self) -> "ErcModels":
         for m in (*self.utterance.values(), *self.dialogue.values(), self.fusion):

@@ -34,20 +34,26 @@ class TextEncoder:
     def dim(self) -> int:
         return int(self.model.config.hidden_size)
 
-    @torch.inference_mode()
     def embed(self, text: str) -> np.ndarray:
         """(1, 1, hidden) float32: one "crop", one "layer" (the shape of the feature store's vectors)."""
-        device = next(self.model.parameters()).device
-        enc = self.tokenizer(text, truncation=True, max_length=self.max_length, return_tensors="pt").to(device)
-        hidden = self.model(**enc).last_hidden_state[0]
-        return hidden.mean(dim=0).float().cpu().numpy()[None, None, :]
+        return embed_one(self.model, self.tokenizer, text, self.max_length)
+
+
+@torch.inference_mode()
+def embed_one(model, tokenizer, text: str, max_length: int) -> np.ndarray:
+    """The mean of `model`'s last hidden states over the tokens of one utterance, unpadded: (1, 1, hidden)."""
+    device = next(model.parameters()).device
+    enc = tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+    hidden = model(**enc).last_hidden_state[0]
+    return hidden.mean(dim=0).float().cpu().numpy()[None, None, :]
 
 
 def fingerprint(model_id: str, revision: str | None, model, missing: set[str], tokenizer, max_length: int) -> dict:
-    """What decides the embeddings: id, requested revision, resolved commit, config, the weights the checkpoint
-    provides, tokenizer, pooling, max length. Weights the checkpoint lacks (e.g. the pooler AutoModel adds to a
-    sequence classifier's encoder) are initialised at random on every load and never reach the last hidden states:
-    they are left out, so the fingerprint is the same from one load to the next."""
+    """What decides the embeddings (melt.fingerprint: keyed) — config, the weights the checkpoint provides,
+    tokenizer, pooling, max length — and where the model came from (recorded, not keyed: id or folder, requested
+    revision, resolved commit). Weights the checkpoint lacks (e.g. the pooler AutoModel adds to a sequence
+    classifier's encoder) are initialised at random on every load and never reach the last hidden states: they are
+    left out, so the fingerprint is the same from one load to the next."""
     return model_fingerprint(model, skip=missing, id=model_id, revision=revision,
                              tokenizer_sha256=_tokenizer_sha256(tokenizer), pooling=POOLING, max_length=max_length)
 

@@ -15,7 +15,8 @@ from melt.erc.training import train_hierarchy
 from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
 from melt.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
 
-HYPERPARAMETERS = ("utterance_hidden", "gru_hidden", "gru_layers", "heads", "fusion_hidden", "dropout", "seed")
+HYPERPARAMETERS = ("utterance_hidden", "gru_hidden", "gru_layers", "heads", "fusion_hidden", "dropout", "seed",
+                   "text_finetune", "text_encoder_lr")
 
 
 def hyperparameters(erc: ErcParams) -> dict:
@@ -70,7 +71,7 @@ def train_model(erc: ErcParams, dataset: str, tables_dir: str | Path, features_d
                   f"validation weighted F1 {entry['val_weighted_f1']:.4f}")
 
     try:
-        models, history, chosen = train_hierarchy(data, erc, log)
+        models, history, chosen = train_hierarchy(data, erc, log, text_key=infos["text"]["fingerprint"]["key"])
     except BaseException:
         tracker.finish(run_id, "FAILED")
         raise

@@ -34,18 +34,20 @@ def weighted_f1(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, classes: tup
 
 
 def fit(model: torch.nn.Module, epoch_batches: Callable[[torch.Generator], Iterator], validate: Callable[[], float],
-        schedule: Schedule, seed: int, name: str, log: EpochLog | None = None) -> tuple[list[dict], int]:
-    """Adam on cross-entropy; returns the history and the chosen epoch (its weights are loaded into `model`)."""
+        schedule: Schedule, seed: int, name: str, log: EpochLog | None = None,
+        param_groups: list[dict] | None = None) -> tuple[list[dict], int]:
+    """Adam on cross-entropy (all parameters at `schedule.lr`, or `param_groups` with their own rates); returns the
+    history and the chosen epoch (its weights are loaded into `model`)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # small matmuls: threads cost more than they save (2x slower with 2); also bit-stable
     try:
-        return _fit(model, epoch_batches, validate, schedule, seed, name, log)
+        optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=schedule.lr)
+        return _fit(model, optimizer, epoch_batches, validate, schedule, seed, name, log)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(model, epoch_batches, validate, schedule, seed, name, log):
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule.lr)
+def _fit(model, optimizer, epoch_batches, validate, schedule, seed, name, log):
     generator = torch.Generator().manual_seed(seed)
     history, best = [], (-1.0, -1, None)
     for epoch in range(schedule.epochs):
@@ -166,13 +168,24 @@ def train_fusion(data: DialogueSet, ctx: dict[str, torch.Tensor], erc: ErcParams
     return model, history, epoch
 
 
-def train_hierarchy(data: DialogueSet, erc: ErcParams, log: EpochLog | None = None) -> tuple[ErcModels, dict, dict]:
-    """All three stages; returns (models, history per stage, chosen epoch per stage)."""
+def train_hierarchy(data: DialogueSet, erc: ErcParams, log: EpochLog | None = None,
+                    text_key: str | None = None) -> tuple[ErcModels, dict, dict]:
+    """All three stages; returns (models, history per stage, chosen epoch per stage). With `erc.text_finetune`,
+    Stage I text fine-tunes the encoder (melt.erc.finetune; `text_key`: the fingerprint key of the cached text
+    embeddings, which must be that encoder's), `data`'s text embeddings become the fine-tuned encoder's and
+    `models.text_encoder` holds (encoder, tokenizer)."""
     history, chosen, utterance, dialogue, ctx = {}, {}, {}, {}, {}
+    text_encoder = None
     for m in ("text", "audio"):
-        utterance[m], history[f"stage1_{m}"], chosen[f"stage1_{m}"] = train_utterance(data, m, erc, log)
+        if m == "text" and erc.text_finetune:
+            from melt.erc.finetune import finetune_text
+
+            utterance[m], history["stage1_text"], chosen["stage1_text"], *text_encoder = finetune_text(
+                data, erc, text_key, log)
+        else:
+            utterance[m], history[f"stage1_{m}"], chosen[f"stage1_{m}"] = train_utterance(data, m, erc, log)
         reps, _ = utterance_outputs(utterance[m], data.modalities[m].x, data.modalities[m].ok)
         dialogue[m], history[f"stage2_{m}"], chosen[f"stage2_{m}"] = train_dialogue(data, m, reps, erc, log)
         ctx[m], _ = dialogue_outputs(dialogue[m], reps, data.modalities[m].ok, data.dialogues)
     fusion, history["stage3_fusion"], chosen["stage3_fusion"] = train_fusion(data, ctx, erc, log)
-    return ErcModels(utterance, dialogue, fusion), history, chosen
+    return ErcModels(utterance, dialogue, fusion, tuple(text_encoder) if text_encoder else None), history, chosen

@@ -13,10 +13,11 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from melt.data.labels import EMOTIONS
 from melt.io import TEMP_PREFIX, write_bytes, write_csv, write_json
+from melt.metrics import classification_metrics, mosi_binary
 from melt.pretrain.params import SENTIMENTS, TextParams
 from melt.pretrain.text_model import build_classifier, predict_texts, schedule
 from melt.pretrain.text_train import fine_tune
@@ -32,31 +33,31 @@ def is_heldout(item_id: str, fraction: float) -> bool:
 
 
 def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
-    """Accuracy, macro and weighted F1 over the whole label set (a class never predicted has F1 0), per class,
-    confusion (rows: reference, columns: prediction)."""
+    """Accuracy, macro and weighted F1 (melt.metrics: macro F1 over the classes in the reference), per class over
+    the whole label set, confusion (rows: reference, columns: prediction)."""
     if not y_true:
         raise ValueError("no reference labels to score")
+    headline = classification_metrics(y_true, y_pred, weighted_f1=True)
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    return {"n": len(y_true), "acc": round(float(accuracy_score(y_true, y_pred)), 4),
-            "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
-            "weighted_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                                zero_division=0)), 4),
+    return {"n": len(y_true), "acc": headline["acc"], "macro_f1": headline["f1"],
+            "weighted_f1": headline["f1_weighted"],
             "per_class": {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
                               "f1": round(float(f[i]), 4), "support": int(n[i])} for i, c in enumerate(labels)},
             "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
 
 
 def chance(y_true: list[str], labels: list[str]) -> dict:
-    """What guessing scores: always the most frequent reference class, and uniform random guessing (expected
-    macro F1 = mean over classes of 2·p·(1/K)/(p + 1/K), p the class's share)."""
+    """What guessing scores: always the most frequent reference class, and uniform random guessing over the K
+    classes of `labels` (expected F1 of a class = 2·p·(1/K)/(p + 1/K), p its share; macro F1 averages it over the
+    classes in the reference, melt.metrics' convention)."""
     shares = {c: y_true.count(c) / len(y_true) for c in labels}
     k = len(labels)
     majority = max(labels, key=lambda c: shares[c])
+    present = [p for p in shares.values() if p > 0]
     return {"majority_class": majority, "majority_acc": round(shares[majority], 4),
-            "majority_macro_f1": round(float(f1_score(y_true, [majority] * len(y_true), labels=labels,
-                                                      average="macro", zero_division=0)), 4),
+            "majority_macro_f1": classification_metrics(y_true, [majority] * len(y_true))["f1"],
             "uniform_acc": round(1 / k, 4),
-            "uniform_macro_f1": round(sum(2 * p / k / (p + 1 / k) for p in shares.values()) / k, 4)}
+            "uniform_macro_f1": round(sum(2 * p / k / (p + 1 / k) for p in present) / len(present), 4)}
 
 
 def load_pseudolabels(path: Path, labels: list[str]) -> pd.DataFrame:
@@ -103,19 +104,6 @@ def load_mosi(path: Path) -> tuple[list[str], list[float]]:
         row = int(bad.idxmax())
         raise ValueError(f"{path}: row {row + 2}: sentiment {table['sentiment'].iloc[row]!r} is not a number in [-3, 3]")
     return table["text"].astype(str).tolist(), scores_.tolist()
-
-
-def mosi_binary(scores_: list[float], positive_wins: list[bool]) -> dict:
-    """CMU-MOSI's binary sentiment as the literature reports it: `has0` (score >= 0 is positive) over every
-    segment, `non0` over the segments with a non-zero score; accuracy and weighted F1."""
-    out = {"n": len(scores_)}
-    for name, keep, truth in (("has0", [True] * len(scores_), [s >= 0 for s in scores_]),
-                              ("non0", [s != 0 for s in scores_], [s > 0 for s in scores_])):
-        y = [t for t, k in zip(truth, keep) if k]
-        p = [w for w, k in zip(positive_wins, keep) if k]
-        out[f"acc2_{name}"] = round(float(accuracy_score(y, p)), 4) if y else None
-        out[f"f1_{name}"] = round(float(f1_score(y, p, average="weighted", zero_division=0)), 4) if y else None
-    return out
 
 
 def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepared_test: str | Path = "data/prepared/test.csv",
@@ -180,7 +168,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
         logits = predict_logits(model, tokenizer, mosi_texts, text.max_length)
         # a 3-way model answers a binary question by comparing its positive and negative logits
         wins = (logits[:, classes.index("positive")] >= logits[:, classes.index("negative")]).tolist()
-        report["mosi_test"] = mosi_binary(mosi_scores, wins)
+        report["mosi_test"] = {"n": len(mosi_scores), **mosi_binary(mosi_scores, wins)}
     headline = {"heldout_macro_f1": heldout_scores["macro_f1"], "heldout_acc": heldout_scores["acc"],
                 "meld_macro_f1": meld_scores["macro_f1"], "meld_acc": meld_scores["acc"]}
     if accelerator.is_main_process:

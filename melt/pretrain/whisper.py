@@ -53,7 +53,8 @@ def load_whisper(model_id: str, revision: str | None, device: str, dtype: torch.
 
 
 def fingerprint(model_id: str, revision: str | None, model, decoding: Decoding) -> dict:
-    """What determines a transcript: model id, revision, resolved commit, config, weights, decoding settings."""
+    """What determines a transcript: config, weights, dtype, decoding settings (keyed); model id, revision, resolved
+    commit (recorded, not keyed: melt.fingerprint)."""
     return model_fingerprint(model, model=model_id, revision=revision, dtype=str(model.dtype).removeprefix("torch."),
                              language=decoding.language, max_new_tokens=decoding.max_new_tokens,
                              num_beams=decoding.num_beams, chunk_s=decoding.chunk_s)

@@ -38,7 +38,8 @@ def load_backbone(spec: BackboneSpec, finetune: bool = False, device: str | torc
 
 
 def fingerprint(spec: BackboneSpec, model, normalized: bool) -> dict:
-    """What determines the backbone's outputs: id, requested revision, resolved commit, config, weights."""
+    """What determines the backbone's outputs: config, weights, input normalisation (keyed); id, requested revision,
+    resolved commit (recorded, not keyed: melt.fingerprint)."""
     return model_fingerprint(model, id=spec.id, revision=spec.revision, normalized_input=normalized)
 
 

@@ -4,8 +4,9 @@ Every reader returns `(turns, excluded)`:
 - turns: `TURN_COLUMNS` — dataset, split (train / validation / test), dialogue_id (unique in the dataset),
   turn (0-based order in the dialogue), speaker, item_id (the corpus's own utterance id, unique in the
   dataset), audio_path, text, label (one of the dataset's classes; empty for a context-only turn), score (the
-  raw rating where a corpus has one, e.g. CMU-MOSI's sentiment in [-3, 3]), note (why a turn is context only,
-  or what was repaired: reordered, audio missing, single-turn dialogue);
+  raw rating where a corpus has one, e.g. CMU-MOSI's sentiment in [-3, 3]), subset (the declared evaluation
+  subset a turn belongs to, e.g. `melt` for MELD's MELT-filtered turns; empty for none), note (why a turn is
+  context only, or what was repaired: reordered, audio missing, single-turn dialogue);
 - excluded: `EXCLUDED_COLUMNS` — every utterance of the source that is not a turn, with its reason.
 """
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 TURN_COLUMNS: tuple[str, ...] = ("dataset", "split", "dialogue_id", "turn", "speaker", "item_id", "audio_path",
-                                 "text", "label", "score", "note")
+                                 "text", "label", "score", "subset", "note")
 EXCLUDED_COLUMNS: tuple[str, ...] = ("dataset", "split", "dialogue_id", "item_id", "reason")
 
 
@@ -34,6 +35,8 @@ def number_turns(rows: pd.DataFrame, order: Iterable[str], dialogue_order: str =
     in the source file). A dialogue whose source order differs from `order` gets `reorder_note` on every turn
     (when given); a dialogue of one turn is noted (it has no context)."""
     order = list(order)
+    if "subset" not in rows.columns:
+        rows = rows.assign(subset=None)
     rows = rows.sort_values([dialogue_order, "dialogue_id", *order], kind="stable").reset_index(drop=True)
     rows["turn"] = rows.groupby("dialogue_id", sort=False).cumcount()
     size = rows.groupby("dialogue_id", sort=False)["turn"].transform("size")

@@ -7,12 +7,15 @@
 A dialogue is one `<dialog>` (an improvisation or a script of one session); turns are ordered by start time.
 The 4-class protocol (`labelmaps/iemocap.csv`: neutral, happy + excited → joy, anger, sadness): turns with any
 other label (frustration, surprise, ..., `xxx` = no majority) stay in the dialogue as context, unscored.
-Splits by session (`test_session`, `validation_session`, the rest train): the paper's protocol is Session 5 test,
-Session 1 validation; any other pair gives a leave-one-session-out fold.
+Splits by session: `test_session` (default 5) is the test split; validation is either a seeded `validation_fraction`
+(default 10 %) of the dialogues of the other sessions (`validation_session` None, the common ERC convention: Sessions
+1–4 train, Session 5 test, docs/erc.md) or a whole session (`validation_session`, e.g. 1); the rest train. Any test
+session gives a leave-one-session-out fold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -26,8 +29,18 @@ _TURN_ID = re.compile(r"^Ses\d\d[FM]_\S+_[FM]\S*")
 _EVALUATION = re.compile(r"^\[\s*[\d.]+\s*-\s*[\d.]+\s*\]\t(\S+)\t(\S+)\t\[")
 
 
-def session_split(session: int, test_session: int, validation_session: int) -> str:
+def session_split(session: int, test_session: int, validation_session: int | None) -> str:
     return "test" if session == test_session else "validation" if session == validation_session else "train"
+
+
+def held_out_dialogues(dialogues: list[str], fraction: float, seed: int) -> set[str]:
+    """A seeded `fraction` of `dialogues` (at least one when there are two or more): those first in the order of
+    sha256("<seed>/<dialogue>"), so the choice depends only on the seed and the dialogue names (not on file order,
+    platform or library versions)."""
+    names = sorted(set(dialogues))
+    count = min(len(names) - 1, max(1, round(fraction * len(names)))) if len(names) > 1 else 0
+    ranked = sorted(names, key=lambda d: hashlib.sha256(f"{seed}/{d}".encode()).hexdigest())
+    return set(ranked[:count])
 
 
 def read_labels(path: Path) -> dict[str, str]:
@@ -41,7 +54,8 @@ def read_labels(path: Path) -> dict[str, str]:
 
 
 def read_iemocap_dialogues(root: str | Path, dataset: str = "iemocap", test_session: int = 5,
-                           validation_session: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           validation_session: int | None = None, validation_fraction: float = 0.1,
+                           validation_seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     root = Path(root)
     sessions = sorted(p for p in root.glob("Session*") if p.is_dir() and p.name[7:].isdigit())
     if not sessions:
@@ -90,7 +104,13 @@ def read_iemocap_dialogues(root: str | Path, dataset: str = "iemocap", test_sess
                                  "reason": f"labelled in {evaluation} but not in {txt} (no text)"})
     if not rows:
         raise FileNotFoundError(f"{root}: no turns in Session*/dialog/transcriptions/*.txt")
-    turns = number_turns(pd.DataFrame(rows), order=["start", "source_order"],
+    rows = pd.DataFrame(rows)
+    if validation_session is None:   # the seeded share of the training sessions' dialogues
+        held = held_out_dialogues(list(rows.loc[rows["split"] == "train", "dialogue_id"]), validation_fraction,
+                                  validation_seed)
+        rows.loc[rows["dialogue_id"].isin(held), "split"] = "validation"
+        excluded = [{**e, "split": "validation"} if e["dialogue_id"] in held else e for e in excluded]
+    turns = number_turns(rows, order=["start", "source_order"],
                          reorder_note="transcript lines out of time order: turns ordered by start time")
     return turns, excluded_frame(excluded)
 
