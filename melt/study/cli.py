@@ -52,17 +52,15 @@ def _serve(args, params: StudyParams) -> int:
     from melt.study.api import Settings
     from melt.study.app import create_app
     from melt.study.catalog import CatalogError, load_catalog
-    from melt.study.store import StudyStore
+    from melt.study.store import StoreError, StudyStore
 
-    try:
-        catalog = load_catalog(args.study_dir, args.root)
-    except CatalogError as err:
-        raise SystemExit(f"error: {err}") from None
     db = _db_path(args, params)
-    store = StudyStore(db)
-    settings = Settings(questions_per_participant=args.questions or params.questions_per_participant,
-                        attention_per_participant=params.attention_per_participant if args.attention is None
-                        else args.attention)
+    try:
+        store = StudyStore(db)
+        catalog = load_catalog(args.study_dir, args.root, store.secret)
+    except (CatalogError, StoreError) as err:
+        raise SystemExit(f"error: {err}") from None
+    settings = Settings.from_params(params, questions=args.questions, attention=args.attention)
     app = create_app(store, catalog, settings)
     host = args.host or params.host
     port = params.port if args.port is None else args.port
