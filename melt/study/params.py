@@ -64,8 +64,9 @@ class StudyParams(Section):
         "Share of the clip's duration (`duration_s` of `data/melt`) that must have played before an answer "
         "(`media_played_s`, sent by the page); the page unlocks the buttons at the same share."))
     play_check: Literal["refuse", "flag"] = Field("refuse", description=(
-        "An answer with less play time than `min_play_share`: `refuse` (422, nothing stored) or `flag` (stored "
-        "with `played_enough = 0`, left out of the preference shares and counted by `study_report`)."))
+        "An answer with less play time than `min_play_share`: `refuse` (422, no answer stored, the attempt kept in "
+        "`play_refusals`) or `flag` (stored with `played_enough = 0` and left out of the preference shares); "
+        "`study_report` counts both."))
     media_url_ttl_s: int = Field(900, ge=10, le=86400, description=(
         "Lifetime of the signed media URLs the app hands to a participant's or reviewer's page (an expired one is "
         "refused; the page fetches fresh URLs)."))
