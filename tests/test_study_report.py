@@ -50,6 +50,8 @@ def scipy_cluster_interval(record: pd.DataFrame, stream: str, resamples: int = 2
     """The participant-level cluster bootstrap by scipy: participants' (MELT-preferred, answered) pairs resampled
     together, the statistic the pooled share; same generator seed as the report's stream."""
     per = record.assign(melt=record["source"] == "melt").groupby("participant")["melt"].agg(["sum", "size"])
+    if len(per) < 2:
+        return None, None   # one participant: nothing to resample
     res = bootstrap((per["sum"].to_numpy(), per["size"].to_numpy()), lambda k, n, axis: k.sum(axis) / n.sum(axis),
                     paired=True, vectorized=True, n_resamples=resamples, method="percentile",
                     rng=np.random.default_rng([seed, zlib.crc32(stream.encode())]))
@@ -202,3 +204,21 @@ def test_cluster_bootstrap_is_scipys_and_wider_than_wilson_when_answers_cluster(
     assert cluster_bootstrap(k[:1], n[:1], 2000, 0, "overall") == (None, None)   # one participant: no interval
     varied_k, varied_n = np.arange(20) % 7, np.full(20, 7) + np.arange(20) % 3
     assert cluster_bootstrap(varied_k, varied_n, 2000, 1, "x") != cluster_bootstrap(varied_k, varied_n, 2000, 0, "x")
+
+
+def test_a_database_of_the_first_schema_is_refused_with_its_name(tmp_path):
+    """Schema 1 named items by the unsalted hash of their key: it is refused (nothing changed), never re-keyed
+    behind the user's back."""
+    import sqlite3
+
+    from melt.study.store import StoreError
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as con:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    before = old.read_bytes()
+    for create in (True, False):
+        with pytest.raises(StoreError, match=f"{old}: database schema 1, this melt-study reads schema 2"):
+            StudyStore(old, create=create)
+    assert old.read_bytes() == before

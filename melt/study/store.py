@@ -135,6 +135,7 @@ class StudyStore:
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
         self.rng = random.SystemRandom()
+        self._check_version()   # before anything writes to a file of another schema
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(self._connect()) as con:
@@ -146,12 +147,11 @@ class StudyStore:
                     con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
                     con.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (new_secret(),))
                     con.execute("COMMIT")
-        self._check_version()
 
     def _check_version(self) -> None:
         with self.read() as con:
-            if con is None:
-                return
+            if con is None or con.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                return   # no database yet (or an empty file): created with the current schema
             row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None or row["value"] != SCHEMA_VERSION:
             raise StoreError(500, f"{self.path}: database schema {row['value'] if row else '?'}, this melt-study "

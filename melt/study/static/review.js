@@ -8,11 +8,9 @@
 const TOKEN_KEY = "melt-study-reviewer";
 const PAGE = 10;
 let token = null;
-let pageStarts = [];   // the queue rank each earlier page started after (for going back)
-let after = 0;         // the queue rank the current page starts after
-let items = [];
-let more = false;      // whether items follow the current page
-let index = 0;
+let pages = [];        // pages fetched for this filter: {after: queue rank it starts after, items, more}
+let pageIndex = 0;
+let index = 0;         // the item shown, on pages[pageIndex]
 let counts = null;
 let generation = 0;    // a newer load makes the answers of older ones stale
 let refreshed = false; // media URLs of this page were refreshed once after a load error
@@ -120,57 +118,76 @@ function showCounts() {
 
 function show(i) {
   index = i;
+  const page = pages[pageIndex];
   const holder = document.getElementById("current");
-  const page = pageStarts.length + 1;
-  if (!items.length) {
+  if (!page || !page.items.length) {
     holder.replaceChildren();
     document.getElementById("position").textContent = "Nothing to show.";
   } else {
-    holder.replaceChildren(renderItem(items[index]));
-    document.getElementById("position").textContent = "Item " + (index + 1) + " of " + items.length +
-      " on page " + page;
+    holder.replaceChildren(renderItem(page.items[index]));
+    document.getElementById("position").textContent = "Item " + (index + 1) + " of " + page.items.length +
+      " on page " + (pageIndex + 1);
   }
-  document.getElementById("prev").disabled = index === 0 && pageStarts.length === 0;
-  document.getElementById("next").disabled = index >= items.length - 1 && !more;
+  document.getElementById("prev").disabled = index === 0 && pageIndex === 0;
+  document.getElementById("next").disabled = !page || (index >= page.items.length - 1 &&
+    pageIndex === pages.length - 1 && !page.more);
 }
 
-async function loadPage(start, showLast) {
+async function fetchPage(start) {
+  // One page of the queue for the current filter, starting after queue rank `start`; null if superseded.
   const mine = ++generation;
   const status = document.getElementById("filter").value;
   const result = await api("GET", "/api/review/queue?status=" + status + "&after=" + start + "&limit=" + PAGE,
                            undefined, token);
-  if (mine !== generation) return;
-  if (result.status === 401) { signOut(); showError("Unknown reviewer token."); return; }
-  if (!result.ok) { showError(detail(result)); return; }
-  after = start;
-  items = result.data.items;
-  more = result.data.more;
+  if (mine !== generation) return null;
+  if (result.status === 401) { signOut(); showError("Unknown reviewer token."); return null; }
+  if (!result.ok) { showError(detail(result)); return null; }
   counts = result.data;
-  refreshed = false;
   showCounts();
-  show(showLast ? Math.max(items.length - 1, 0) : 0);
+  return {after: start, items: result.data.items, more: result.data.more};
+}
+
+async function loadFirst() {
+  // Pages already seen are kept (with the decisions made on them) until the filter changes or the page reloads.
+  pages = [];
+  pageIndex = 0;
+  refreshed = false;
+  const page = await fetchPage(0);
+  if (!page) return;
+  pages = [page];
+  show(0);
 }
 
 async function move(step) {
+  const page = pages[pageIndex];
+  if (!page) return;
   if (step > 0) {
-    if (index < items.length - 1) { show(index + 1); return; }
-    if (!more) return;
-    pageStarts.push(after);
-    await loadPage(items[items.length - 1].queue_rank, false);
+    if (index < page.items.length - 1) { show(index + 1); return; }
+    if (pageIndex < pages.length - 1) { pageIndex += 1; show(0); return; }
+    if (!page.more) return;
+    const next = await fetchPage(page.items[page.items.length - 1].queue_rank);
+    if (!next) return;
+    if (!next.items.length) { page.more = false; show(index); return; }
+    pages.push(next);
+    pageIndex += 1;
+    show(0);
   } else {
     if (index > 0) { show(index - 1); return; }
-    if (!pageStarts.length) return;
-    await loadPage(pageStarts.pop(), true);
+    if (pageIndex === 0) return;
+    pageIndex -= 1;
+    show(pages[pageIndex].items.length - 1);
   }
 }
 
 async function refreshMedia() {
-  // Signed media URLs expire: fetch the page again (fresh URLs) once, keeping the place.
+  // Signed media URLs expire: fetch this page again (fresh URLs) once, keeping the place.
   if (refreshed) { showError("A clip cannot be played; reload the page."); return; }
-  const keep = index;
-  await loadPage(after, false);
   refreshed = true;
-  show(Math.min(keep, Math.max(items.length - 1, 0)));
+  const keep = index;
+  const page = await fetchPage(pages[pageIndex].after);
+  if (!page) return;
+  pages[pageIndex] = page;
+  show(Math.min(keep, Math.max(page.items.length - 1, 0)));
 }
 
 function onKey(event) {
@@ -198,6 +215,9 @@ function onKey(event) {
   } else if (event.key === "ArrowLeft" || event.key === "p") {
     event.preventDefault();
     move(-1);
+  } else if (event.key === "t" && form) {
+    event.preventDefault();
+    form.elements.note.focus();
   } else if (event.key === "m") {
     const clip = document.querySelector("#current .media audio, #current .media video");
     if (clip) { if (clip.paused) clip.play(); else clip.pause(); }
@@ -214,8 +234,7 @@ async function signIn(candidate) {
   document.getElementById("queue-view").hidden = false;
   document.getElementById("token").blur();
   showError("");
-  pageStarts = [];
-  await loadPage(0, false);
+  await loadFirst();
 }
 
 function signOut() {
@@ -232,9 +251,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("logout").addEventListener("click", signOut);
   document.getElementById("filter").addEventListener("change", (event) => {
-    pageStarts = [];
     event.target.blur();   // back to the keyboard shortcuts
-    loadPage(0, false);
+    loadFirst();
   });
   document.getElementById("next").addEventListener("click", () => move(1));
   document.getElementById("prev").addEventListener("click", () => move(-1));
