@@ -236,7 +236,7 @@ def test_participant_and_reviewer_clicks_reach_the_database_metrics_and_reviewed
     assert answers == {(c["question_id"], c["choice"]) for c in clicks}
     assert people == [("female", "yes", 1)]
     assert {k: v[:3] for k, v in decisions.items()} == {k: (*v, "alice") for k, v in decided.items()}
-    assert decisions[shown[2]][3] == NOTE
+    assert decisions[made[2]][3] == NOTE
 
     # --- dvc repro picks the new answers up: metrics and reviewed CSVs follow the clicks ------------------------
     out = run(["dvc", "repro", "study_report", "review_apply"], repo).stdout

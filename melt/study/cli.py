@@ -52,13 +52,13 @@ def _serve(args, params: StudyParams) -> int:
     from melt.study.api import Settings
     from melt.study.app import create_app
     from melt.study.catalog import CatalogError, load_catalog
-    from melt.study.store import StoreError, StudyStore
+    from melt.study.store import StudyStore
 
     db = _db_path(args, params)
     try:
         store = StudyStore(db)
         catalog = load_catalog(args.study_dir, args.root, store.secret)
-    except (CatalogError, StoreError) as err:
+    except CatalogError as err:
         raise SystemExit(f"error: {err}") from None
     settings = Settings.from_params(params, questions=args.questions, attention=args.attention)
     app = create_app(store, catalog, settings)
@@ -139,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     params = _study_params(args.params)
-    return {"serve": _serve, "reviewer": _reviewer, "export": _export}[args.command](args, params)
+    from melt.study.store import StoreError
+
+    try:
+        return {"serve": _serve, "reviewer": _reviewer, "export": _export}[args.command](args, params)
+    except StoreError as err:   # e.g. a database of another schema: the message names it
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":
