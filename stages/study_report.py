@@ -10,7 +10,8 @@ if __name__ == "__main__":
     params = stage_params(study=StudyParams).study
     store = StudyStore(shared_path(params.db, "study/melt-study.db"), create=False)
     metrics = run(store, params.labels, params.max_attention_failures, metrics_path="metrics/study.json",
-                  reports_dir="reports/study")
+                  reports_dir="reports/study", bootstrap_resamples=params.bootstrap_resamples,
+                  bootstrap_seed=params.bootstrap_seed)
     o = metrics["overall"]
     print(f"study: {o['answers']} answers from {o['participants']} participants "
           f"({o['attention_failures']} excluded by attention checks); prefer MELT {o['prefer_melt']} "

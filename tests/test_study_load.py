@@ -1,5 +1,6 @@
-"""Load: 50 participants answering at once through the API of `melt-study serve` (its own process) lose no
-answer, and a double submit racing itself is stored once."""
+"""Load: 50 participants answering at once through the API of `melt-study serve` (its own process), with the
+sign-up limit, the cap and the play-time check on, lose no answer, and a double submit racing itself is stored
+once."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def test_fifty_concurrent_participants_lose_no_answer(tmp_path):
         stored = {(p, q): c for p, q, c in con.execute("SELECT participant_id, item_id, choice FROM answers")}
         assert con.execute("SELECT COUNT(*) FROM participants WHERE completed_at IS NOT NULL").fetchone() == (
             PARTICIPANTS,)
+        # The new checks ran on every answer: each participant signed up from its own address under the default
+        # per-address limit, and the server checked each answer's play time against the clip's duration.
+        assert con.execute("SELECT COUNT(*) FROM answers WHERE played_enough = 1").fetchone() == (len(stored),)
     print(f"{len(stored)} answers stored of {len(sent)} sent by {PARTICIPANTS} concurrent participants")
     assert stored == sent
     assert log.count("POST /api/answers") == PARTICIPANTS * 8      # the access log is on...

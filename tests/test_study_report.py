@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import bootstrap
 
 from melt.study.catalog import item_from_row, load_catalog
+from melt.study.keys import item_id
 from melt.study.params import StudyParams
-from melt.study.report import run, share
+from melt.study.report import cluster_bootstrap, run, share
 from melt.study.review_apply import apply_reviews
 from melt.study.store import StudyStore
 from study_helpers import build_study, melt_row, wilson_by_hand, write_melt_dir
@@ -42,10 +46,22 @@ def _fill(store, catalog, n_people, rng, fail_attention=()):
     return pd.DataFrame(record)
 
 
+def scipy_cluster_interval(record: pd.DataFrame, stream: str, resamples: int = 2000, seed: int = 0) -> tuple:
+    """The participant-level cluster bootstrap by scipy: participants' (MELT-preferred, answered) pairs resampled
+    together, the statistic the pooled share; same generator seed as the report's stream."""
+    per = record.assign(melt=record["source"] == "melt").groupby("participant")["melt"].agg(["sum", "size"])
+    if len(per) < 2:
+        return None, None   # one participant: nothing to resample
+    res = bootstrap((per["sum"].to_numpy(), per["size"].to_numpy()), lambda k, n, axis: k.sum(axis) / n.sum(axis),
+                    paired=True, vectorized=True, n_resamples=resamples, method="percentile",
+                    rng=np.random.default_rng([seed, zlib.crc32(stream.encode())]))
+    return round(float(res.confidence_interval.low), 4), round(float(res.confidence_interval.high), 4)
+
+
 def test_report_matches_an_independent_count_and_excludes_attention_failures(tmp_path):
     build_study(tmp_path, StudyParams(per_label=3, attention_items=3))
-    catalog = load_catalog(tmp_path / "data" / "study", tmp_path)
     store = StudyStore(tmp_path / "study" / "s.db")
+    catalog = load_catalog(tmp_path / "data" / "study", tmp_path, store.secret)
     record = _fill(store, catalog, 9, random.Random(1), fail_attention={2, 5})
     metrics = run(store, LABELS, 0, tmp_path / "metrics" / "study.json", tmp_path / "reports")
 
@@ -54,27 +70,33 @@ def test_report_matches_an_independent_count_and_excludes_attention_failures(tmp
     counted = record[(record["kind"] == "preference") & ~record["participant"].isin(failed)]
     k, n = int((counted["source"] == "melt").sum()), len(counted)
     assert n == 7 * 4
-    low, high = wilson_by_hand(k, n)
-    assert metrics["overall"] == {"prefer_melt": round(k / n, 4), "ci_low": round(low, 4), "ci_high": round(high, 4),
+    low, high = scipy_cluster_interval(counted, "overall")
+    assert metrics["overall"] == {"prefer_melt": round(k / n, 4), "ci_low": low, "ci_high": high,
                                   "answers": n, "participants": 7, "attention_failures": 2}
-    expected = {}
+    expected, wilson = {}, {}
     for label, sub in counted.groupby("meld"):
-        lo, hi = wilson_by_hand(int((sub["source"] == "melt").sum()), len(sub))
-        expected[label] = {"prefer_melt": round((sub["source"] == "melt").mean(), 4), "ci_low": round(lo, 4),
-                           "ci_high": round(hi, 4), "answers": len(sub)}
+        lo, hi = scipy_cluster_interval(sub, f"emotion/{label}")
+        expected[label] = {"prefer_melt": round((sub["source"] == "melt").mean(), 4), "ci_low": lo, "ci_high": hi,
+                           "answers": len(sub)}
+        wilson[label] = tuple(round(x, 4) for x in wilson_by_hand(int((sub["source"] == "melt").sum()), len(sub)))
     assert metrics["by_emotion"] == expected
     assert json.loads((tmp_path / "metrics" / "study.json").read_text()) == metrics
 
     chart = pd.read_csv(tmp_path / "reports" / "preference.csv")
     assert list(chart["emotion"]) == [x for x in LABELS if x in expected]
     assert dict(zip(chart["emotion"], chart["answers"])) == {e: v["answers"] for e, v in expected.items()}
+    # Wilson's interval, which treats answers as independent, stays beside the headline.
+    assert {e: (lo, hi) for e, lo, hi in zip(chart["emotion"], chart["wilson_low"], chart["wilson_high"])} == wilson
     people = pd.read_csv(tmp_path / "reports" / "participants.csv")
     assert set(people.loc[people["excluded"], "participant_id"]) == failed
     assert (people["attention_answered"] == 1).all() and people["attention_failed"].sum() == 2
     items = pd.read_csv(tmp_path / "reports" / "items.csv")
     assert items["answers"].sum() == n and items["excluded_answers"].sum() == 2 * 4
+    assert "item_id" not in items.columns   # rows named by their key: no public id leaves the database
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert summary["participants"] == {"started": 9, "completed": 9, "excluded_attention": 2, "counted": 7}
+    assert (summary["overall"]["wilson_low"], summary["overall"]["wilson_high"]) == tuple(
+        round(x, 4) for x in wilson_by_hand(k, n))
     kept = record[~record["participant"].isin(failed)]["participant"].unique()
     assert sum(summary["demographics_of_counted_participants"]["gender"].values()) == len(kept)
     assert (tmp_path / "reports" / "preference.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -86,8 +108,8 @@ def test_report_matches_an_independent_count_and_excludes_attention_failures(tmp
 
 def test_identical_database_gives_identical_bytes(tmp_path):
     build_study(tmp_path, StudyParams(per_label=3, attention_items=3))
-    catalog = load_catalog(tmp_path / "data" / "study", tmp_path)
     store = StudyStore(tmp_path / "s.db")
+    catalog = load_catalog(tmp_path / "data" / "study", tmp_path, store.secret)
     _fill(store, catalog, 4, random.Random(3))
     for out in ("a", "b"):
         run(store, LABELS, 0, tmp_path / out / "study.json", tmp_path / out / "reports")
@@ -108,11 +130,13 @@ def test_no_database_yet_is_a_report_of_zero_answers(tmp_path):
 
 # --- review_apply ------------------------------------------------------------------------------------------------
 
-def _queue(root):
-    """The review queue's items by (split, dialogue, utterance) (these rows have no audio: no app catalog)."""
+def _queue(root, store):
+    """The review queue's items by (split, dialogue, utterance), with the ids `store` gives them (these rows have
+    no audio: no app catalog)."""
     queue = pd.read_csv(root / "data" / "study" / "review_queue.csv", dtype=str, keep_default_na=False)
-    return {(r["split"], int(r["dialogue_id"]), int(r["utterance_id"])): item_from_row(r)
-            for r in queue.to_dict("records")}
+    return {(r["split"], int(r["dialogue_id"]), int(r["utterance_id"])): item_from_row(
+        {**r, "item_id": item_id(store.secret, r["split"], r["dialogue_id"], r["utterance_id"])})
+        for r in queue.to_dict("records")}
 
 
 def test_review_apply_writes_final_labels_with_their_source(tmp_path):
@@ -120,8 +144,8 @@ def test_review_apply_writes_final_labels_with_their_source(tmp_path):
             melt_row("dev", 2, 0, "sadness", "neutral"), melt_row("test", 3, 0, "joy", "joy"),
             melt_row("test", 3, 1, "anger", "disgust")]
     build_study(tmp_path, StudyParams(per_label=1, attention_items=0, media="audio"), rows)
-    items = _queue(tmp_path)
     store = StudyStore(tmp_path / "db.sqlite")
+    items = _queue(tmp_path, store)
     store.add_reviewer("alice")
     store.add_reviewer("bob")
     store.record_decision("alice", items[("train", 1, 0)], "joy", "meld", "")
@@ -151,8 +175,8 @@ def test_review_apply_writes_final_labels_with_their_source(tmp_path):
 def test_stale_and_orphan_decisions_are_reported_not_applied(tmp_path):
     rows = [melt_row("train", 1, 0, "joy", "anger"), melt_row("train", 1, 1, "fear", "neutral")]
     build_study(tmp_path, StudyParams(per_label=1, attention_items=0), rows)
-    items = _queue(tmp_path)
     store = StudyStore(tmp_path / "db.sqlite")
+    items = _queue(tmp_path, store)
     store.add_reviewer("alice")
     store.record_decision("alice", items[("train", 1, 0)], "joy", "meld", "")
     store.record_decision("alice", items[("train", 1, 1)], "fear", "meld", "")
@@ -165,3 +189,36 @@ def test_stale_and_orphan_decisions_are_reported_not_applied(tmp_path):
         "labels changed since review: LLM/MELD were anger/joy, now surprise/joy"]
     assert [(o["dialogue_id"], o["utterance_id"]) for o in report["decisions_without_row"]] == [(1, 1)]
     assert json.loads((tmp_path / "review.json").read_text()) == report
+
+
+def test_cluster_bootstrap_is_scipys_and_wider_than_wilson_when_answers_cluster():
+    """Six participants who each answer 8 items the same way: 24 of 48 answers prefer MELT. Wilson, treating the 48
+    answers as independent, is narrow; resampling participants sees only 6 independent opinions."""
+    k, n = np.array([8, 8, 8, 0, 0, 0]), np.array([8] * 6)
+    low, high = cluster_bootstrap(k, n, 2000, 0, "overall")
+    record = pd.DataFrame([{"participant": p, "source": "melt" if i < k[p] else "meld"}
+                           for p in range(6) for i in range(8)])
+    assert (low, high) == scipy_cluster_interval(record, "overall")
+    w_low, w_high = wilson_by_hand(24, 48)
+    assert high - low > 1.5 * (w_high - w_low)
+    assert cluster_bootstrap(k[:1], n[:1], 2000, 0, "overall") == (None, None)   # one participant: no interval
+    varied_k, varied_n = np.arange(20) % 7, np.full(20, 7) + np.arange(20) % 3
+    assert cluster_bootstrap(varied_k, varied_n, 2000, 1, "x") != cluster_bootstrap(varied_k, varied_n, 2000, 0, "x")
+
+
+def test_a_database_of_the_first_schema_is_refused_with_its_name(tmp_path):
+    """Schema 1 named items by the unsalted hash of their key: it is refused (nothing changed), never re-keyed
+    behind the user's back."""
+    import sqlite3
+
+    from melt.study.store import StoreError
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as con:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    before = old.read_bytes()
+    for create in (True, False):
+        with pytest.raises(StoreError, match=f"{old}: database schema 1, this melt-study reads schema 2"):
+            StudyStore(old, create=create)
+    assert old.read_bytes() == before

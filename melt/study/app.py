@@ -30,7 +30,8 @@ def create_app(store: StudyStore, catalog: Catalog, settings: Settings, max_body
 
     def page(template: str):
         def render(request: Request) -> HTMLResponse:
-            return HTMLResponse(env.get_template(template).render(questions=questions))
+            return HTMLResponse(env.get_template(template).render(questions=questions,
+                                                                  min_play_share=settings.min_play_share))
         return render
 
     for path, template in PAGES.items():

@@ -1,17 +1,21 @@
-"""The study set as the app serves it: questions' items, the review queue and the only media files it may send.
+"""The study set as the app serves it: questions' items, the review queue with each utterance's preceding turns,
+and the only media files it may send.
 
-Media are looked up by item id in a table built here from `data/study/*.csv`; a request never names a path,
-so nothing outside the study set can be served.
+Public ids are computed here from each row's key and the database's secret (`melt.study.keys`). Media are looked
+up by id in a table built here from `data/study/*.csv`; a request never names a path, so nothing outside the
+study set can be served.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from melt.study.keys import item_id as keyed_id
 from melt.study.store import Item
 
 ITEM_ID = re.compile(r"[0-9a-f]{16}")
@@ -30,6 +34,9 @@ class Catalog:
     media: dict[str, dict[str, Path]] = field(default_factory=dict)   # item_id → {"audio"|"video": file}
     preferred_media: dict[str, str] = field(default_factory=dict)     # item_id → what its question plays
     queue_items: dict[str, Item] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)          # item_id → clip seconds (questions)
+    context: dict[str, list[dict]] = field(default_factory=dict)       # queue item_id → preceding turns, oldest first
+    panel: dict | None = None                                          # data/study/panel.json, if MELT has a panel
 
     def media_file(self, item_id: str, kind: str) -> Path | None:
         if not ITEM_ID.fullmatch(item_id or ""):
@@ -51,24 +58,51 @@ def item_from_row(row: dict) -> Item:
                 option_2=row.get("option_2", ""), source_2=row.get("source_2", ""))
 
 
-def load_catalog(study_dir: str | Path, media_root: str | Path) -> Catalog:
-    """`items.csv` + `review_queue.csv` of `study_dir`; relative media paths are resolved against `media_root`
-    (the repository root). Every listed media file must exist: a missing one is an error naming it."""
+def _keyed(path: Path, frame: pd.DataFrame, secret: str, dialogue: str = "dialogue_id",
+           utterance: str = "utterance_id") -> list[dict]:
+    """The rows of `frame` with their public `item_id` (from their key and the secret)."""
+    rows = []
+    for n, row in enumerate(frame.to_dict("records"), start=2):   # row 1 is the header
+        try:
+            row["item_id"] = keyed_id(secret, row["split"], int(row[dialogue]), int(row[utterance]))
+        except (KeyError, ValueError):
+            raise CatalogError(f"{path}: row {n}: malformed key {row.get('split')!r}/{row.get(dialogue)!r}/"
+                               f"{row.get(utterance)!r}") from None
+        rows.append({**row, "_row": n})
+    return rows
+
+
+def load_catalog(study_dir: str | Path, media_root: str | Path, secret: str) -> Catalog:
+    """`items.csv`, `review_queue.csv`, `context.csv` (and `panel.json`, if any) of `study_dir`, with public ids
+    keyed by the database's `secret`; relative media paths are resolved against `media_root` (the repository
+    root). Every listed media file must exist: a missing one is an error naming it."""
     study_dir, media_root = Path(study_dir), Path(media_root)
     items_path, queue_path = study_dir / "items.csv", study_dir / "review_queue.csv"
-    items, queue = _read(items_path), _read(queue_path)
-    cat = Catalog(preference=[], attention=[], queue=queue.to_dict("records"))
+    context_path, panel_path = study_dir / "context.csv", study_dir / "panel.json"
+    items, queue = _keyed(items_path, _read(items_path), secret), _keyed(queue_path, _read(queue_path), secret)
+    context = _keyed(context_path, _read(context_path), secret, utterance="turn_utterance_id")
+    cat = Catalog(preference=[], attention=[], queue=[{k: v for k, v in r.items() if k != "_row"} for r in queue],
+                  panel=json.loads(panel_path.read_text(encoding="utf-8")) if panel_path.is_file() else None)
+    queued = {(r["split"], r["dialogue_id"], r["utterance_id"]): r["item_id"] for r in queue}
     missing = []
-    for path, frame in ((items_path, items), (queue_path, queue)):
-        for n, row in enumerate(frame.to_dict("records"), start=2):   # row 1 is the header
-            if not ITEM_ID.fullmatch(row["item_id"]):
-                raise CatalogError(f"{path}: row {n}: malformed item_id {row['item_id']!r}")
+    for path, rows in ((items_path, items), (queue_path, queue), (context_path, context)):
+        for row in rows:
+            n = row["_row"]
             files = {kind: media_root / row[f"{kind}_path"] for kind in MEDIA_TYPES if row.get(f"{kind}_path")}
             missing += [f"{path}: row {n}: {f}" for f in files.values() if not f.is_file()]
             cat.media.setdefault(row["item_id"], {}).update(files)
             if row.get("media"):
                 cat.preferred_media[row["item_id"]] = row["media"]
-            if path == items_path:
+            if path == context_path:
+                target = queued.get((row["split"], row["dialogue_id"], row["utterance_id"]))
+                if target is None:
+                    raise CatalogError(f"{path}: row {n}: not a turn before an utterance of the review queue")
+                cat.context.setdefault(target, []).append(
+                    {"item_id": row["item_id"], "turn": int(row["turn"]), "speaker": row["Speaker"],
+                     "text": row["Utterance"], "media": row["media"]})
+            elif path == items_path:
+                if row.get("duration_s"):
+                    cat.durations[row["item_id"]] = float(row["duration_s"])
                 if row["kind"] not in ("preference", "attention"):
                     raise CatalogError(f"{path}: row {n}: unknown kind {row['kind']!r}")
                 if not row["media"]:

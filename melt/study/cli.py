@@ -54,15 +54,13 @@ def _serve(args, params: StudyParams) -> int:
     from melt.study.catalog import CatalogError, load_catalog
     from melt.study.store import StudyStore
 
+    db = _db_path(args, params)
     try:
-        catalog = load_catalog(args.study_dir, args.root)
+        store = StudyStore(db)
+        catalog = load_catalog(args.study_dir, args.root, store.secret)
     except CatalogError as err:
         raise SystemExit(f"error: {err}") from None
-    db = _db_path(args, params)
-    store = StudyStore(db)
-    settings = Settings(questions_per_participant=args.questions or params.questions_per_participant,
-                        attention_per_participant=params.attention_per_participant if args.attention is None
-                        else args.attention)
+    settings = Settings.from_params(params, questions=args.questions, attention=args.attention)
     app = create_app(store, catalog, settings)
     host = args.host or params.host
     port = params.port if args.port is None else args.port
@@ -141,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     params = _study_params(args.params)
-    return {"serve": _serve, "reviewer": _reviewer, "export": _export}[args.command](args, params)
+    from melt.study.store import StoreError
+
+    try:
+        return {"serve": _serve, "reviewer": _reviewer, "export": _export}[args.command](args, params)
+    except StoreError as err:   # e.g. a database of another schema: the message names it
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":

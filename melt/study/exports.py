@@ -1,5 +1,6 @@
 """Answers and review decisions in the shapes other tools import: plain JSON, CSV, Argilla- and Label Studio-style
-JSON. Built from the store's tables only (tokens are never in them)."""
+JSON. Built from the store's tables only (tokens are never in them); CSV cells are guarded against formula
+injection."""
 
 from __future__ import annotations
 
@@ -14,12 +15,25 @@ Format = Literal["json", "csv", "argilla", "label-studio"]
 QUESTION = "emotion"   # the name of the label question in Argilla / Label Studio configs
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """A text cell a spreadsheet would run as a formula, prefixed with `'` so it is shown as text; anything else
+    unchanged (numbers stay numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(rows: list[dict]) -> str:
+    """CSV safe to open in a spreadsheet: free text (notes, utterances, labels) cannot start a formula."""
     out = io.StringIO()
     if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: neutralise(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 

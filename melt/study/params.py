@@ -47,6 +47,33 @@ class StudyParams(Section):
         "Address `melt-study serve` binds to; loopback by default. Put a TLS reverse proxy in front before "
         "binding a public address."))
     port: int = Field(8765, ge=0, le=65535, description="Port of `melt-study serve` (0: any free port, printed).")
+    context_turns: int = Field(3, ge=0, le=20, description=(
+        "Preceding turns of the same dialogue (speaker, text, playable clip) shown to a reviewer above each "
+        "utterance, taken from `data/prepared` (so turns the paper's filter excluded still appear)."))
+    participants_per_minute: int = Field(10, ge=1, description=(
+        "New participants per client address and minute (a leaky bucket: this many at once, then one every "
+        "60/N s); beyond it `POST /api/participants` answers 429 with `Retry-After`. Behind a reverse proxy on "
+        "the same machine the address comes from `X-Forwarded-For` (uvicorn trusts it from 127.0.0.1 only)."))
+    max_participants: int = Field(500, ge=1, description=(
+        "Participants the study accepts in total; the next one gets 403 (`the study is full`)."))
+    assignment_timeout_min: float = Field(30, gt=0, description=(
+        "Minutes after a participant's last answer (or sign-up) after which their unanswered questions count as "
+        "abandoned: items are balanced on answers given plus questions still being worked on, so an abandoned "
+        "participant's items return to the pool (they can still answer them if they come back)."))
+    min_play_share: float = Field(0.9, ge=0, le=1, description=(
+        "Share of the clip's duration (`duration_s` of `data/melt`) that must have played before an answer "
+        "(`media_played_s`, sent by the page); the page unlocks the buttons at the same share."))
+    play_check: Literal["refuse", "flag"] = Field("refuse", description=(
+        "An answer with less play time than `min_play_share`: `refuse` (422, no answer stored, the attempt kept in "
+        "`play_refusals`) or `flag` (stored with `played_enough = 0` and left out of the preference shares); "
+        "`study_report` counts both."))
+    media_url_ttl_s: int = Field(900, ge=10, le=86400, description=(
+        "Lifetime of the signed media URLs the app hands to a participant's or reviewer's page (an expired one is "
+        "refused; the page fetches fresh URLs)."))
+    bootstrap_resamples: int = Field(2000, ge=100, description=(
+        "Resamples of the participant-level cluster bootstrap behind the headline 95 % intervals of "
+        "`metrics/study.json`."))
+    bootstrap_seed: int = Field(0, description="Seed of the cluster bootstrap (intervals are reproducible).")
 
     @field_validator("labels")
     @classmethod

@@ -10,8 +10,8 @@ from melt.io import atomic_open
 
 
 def preference_chart(table: pd.DataFrame, path: Path) -> None:
-    """Bars with 95 % intervals for the emotions that have answers, a 50 % line; byte-identical for equal input
-    (no date in the PNG metadata)."""
+    """Bars with the 95 % cluster-bootstrap intervals for the emotions that have answers, a 50 % line;
+    byte-identical for equal input (no date in the PNG metadata)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +22,10 @@ def preference_chart(table: pd.DataFrame, path: Path) -> None:
     if len(shown):
         x = range(len(shown))
         share = shown["prefer_melt"].astype(float) * 100
-        err = [share - shown["ci_low"].astype(float) * 100, shown["ci_high"].astype(float) * 100 - share]
+        # No interval (fewer than 2 participants): no error bar rather than a made-up one.
+        low = shown["ci_low"].astype(float).fillna(shown["prefer_melt"].astype(float)) * 100
+        high = shown["ci_high"].astype(float).fillna(shown["prefer_melt"].astype(float)) * 100
+        err = [share - low, high - share]
         ax.bar(x, share, yerr=err, capsize=4, color="#4c72b0")
         ax.set_xticks(list(x), [f"{e}\n(n={n})" for e, n in zip(shown["emotion"], shown["answers"])])
     else:
@@ -32,7 +35,7 @@ def preference_chart(table: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(0, 100)
     ax.set_ylabel("prefer MELT label (%)")
     ax.set_xlabel("MELD emotion")
-    ax.set_title("Which label describes the clip best? (95 % Wilson intervals)")
+    ax.set_title("Which label describes the clip best? (95 % participant-bootstrap intervals)")
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", metadata={"Software": None})

@@ -1,9 +1,12 @@
-"""Request limits, response headers and bearer tokens of the study app."""
+"""Request limits, response headers, bearer tokens and per-client rate limits of the study app."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections import OrderedDict
 
+from aiolimiter import AsyncLimiter
 from fastapi import HTTPException, Request
 
 MAX_BODY_BYTES = 16 * 1024
@@ -78,3 +81,25 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token or len(token) > 256:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     return token
+
+
+class PerClientLimit:
+    """A leaky bucket per client address (`per_minute` at once, then one every 60/`per_minute` s). Used from the
+    event loop only (an async dependency), so checking and taking capacity cannot interleave. The least recently
+    seen addresses are forgotten beyond `max_clients`, so many addresses cannot grow memory without bound."""
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000):
+        self.per_minute, self.max_clients = per_minute, max_clients
+        self.buckets: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self.retry_after_s = math.ceil(60 / per_minute)
+
+    async def take(self, client: str) -> bool:
+        """One unit of `client`'s bucket if it has one (True), else False; never waits."""
+        bucket = self.buckets.pop(client, None) or AsyncLimiter(self.per_minute, 60)
+        self.buckets[client] = bucket
+        while len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)
+        if not bucket.has_capacity():
+            return False
+        await bucket.acquire()   # returns at once: capacity was just checked, nothing ran in between
+        return True

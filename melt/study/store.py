@@ -3,8 +3,9 @@
 One database file in WAL mode (readers never block the writer); every write is one short `BEGIN IMMEDIATE`
 transaction, so concurrent requests serialise on SQLite's lock instead of losing updates. Tokens are stored
 only as SHA-256 digests: the database, its exports and the reports never hold a usable token. Each answer
-and decision keeps a snapshot of the labels that were shown, so the analysis does not depend on a study
-set that may have been re-sampled since.
+and decision keeps a snapshot of the key and labels that were shown, so the analysis does not depend on a study
+set that may have been re-sampled since, nor on the public ids. The secret that keys the public item ids and
+signs media URLs (`melt.study.keys`) is generated with the database and kept in its `meta` table only.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import random
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-SCHEMA_VERSION = "1"
+from melt.study.keys import new_secret
+
+SCHEMA_VERSION = "2"   # 2: keyed item ids (secret in meta), participants.last_active_at, answers.played_enough
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS participants (
@@ -29,7 +32,8 @@ CREATE TABLE IF NOT EXISTS participants (
     created_at TEXT NOT NULL,
     consent INTEGER NOT NULL CHECK (consent = 1),
     gender TEXT, age_range TEXT, native_english TEXT, headphones TEXT,
-    completed_at TEXT
+    completed_at TEXT,
+    last_active_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS questions (
     participant_id TEXT NOT NULL REFERENCES participants (participant_id),
@@ -50,7 +54,16 @@ CREATE TABLE IF NOT EXISTS answers (
     chosen_source TEXT NOT NULL,
     answered_at TEXT NOT NULL,
     media_played_s REAL,
+    played_enough INTEGER CHECK (played_enough IN (0, 1)),   -- NULL: the clip's duration is unknown
     PRIMARY KEY (participant_id, item_id),
+    FOREIGN KEY (participant_id, item_id) REFERENCES questions (participant_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS play_refusals (   -- answers refused for too little play time (study.play_check: refuse)
+    participant_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    media_played_s REAL,
+    min_play_s REAL NOT NULL,
+    refused_at TEXT NOT NULL,
     FOREIGN KEY (participant_id, item_id) REFERENCES questions (participant_id, item_id)
 );
 CREATE TABLE IF NOT EXISTS reviewers (
@@ -98,8 +111,12 @@ class Item:
     source_2: str = ""
 
 
+def utc_time(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc_time(datetime.now(timezone.utc))
 
 
 def token_digest(token: str) -> str:
@@ -107,7 +124,7 @@ def token_digest(token: str) -> str:
 
 
 def least_answered(counts: dict[str, int], k: int, rng: random.Random) -> list[str]:
-    """The `k` items with the fewest assignments so far; ties broken at random."""
+    """The `k` items with the lowest load (answers given + questions still being worked on); ties at random."""
     keyed = sorted(counts, key=lambda item: (counts[item], rng.random()))
     return keyed[:k]
 
@@ -118,12 +135,37 @@ class StudyStore:
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
         self.rng = random.SystemRandom()
+        self._check_version()   # before anything writes to a file of another schema
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.closing(self._connect()) as con:
                 con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                known = con.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone()
+                if known is None:
+                    con.executescript(SCHEMA)
+                    con.execute("BEGIN IMMEDIATE")
+                    con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                    con.execute("INSERT OR IGNORE INTO meta VALUES ('secret', ?)", (new_secret(),))
+                    con.execute("COMMIT")
+
+    def _check_version(self) -> None:
+        with self.read() as con:
+            if con is None or con.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                return   # no database yet (or an empty file): created with the current schema
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or row["value"] != SCHEMA_VERSION:
+            raise StoreError(500, f"{self.path}: database schema {row['value'] if row else '?'}, this melt-study "
+                                  f"reads schema {SCHEMA_VERSION} (keyed item ids); finish that study with the "
+                                  "version that created it, or export it (`melt-study export`) and move it away")
+
+    @property
+    def secret(self) -> str:
+        """The database's secret (keys the public item ids, signs media URLs); never leaves the database."""
+        with self.read() as con:
+            row = None if con is None else con.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+        if row is None:
+            raise StoreError(500, f"{self.path}: no database (or no secret in it)")
+        return row["value"]
 
     @property
     def exists(self) -> bool:
@@ -164,25 +206,42 @@ class StudyStore:
             con.close()
 
     # --- participants -------------------------------------------------------------------------------------
+    def item_load(self, con: sqlite3.Connection, active_since: str) -> dict[str, int]:
+        """Per item: answers given (those that count: not flagged for too little play time) plus unanswered
+        questions of participants active since `active_since`; abandoned questions weigh nothing."""
+        return {row["item_id"]: row["answered"] + row["pending"] for row in con.execute(
+            "SELECT q.item_id, SUM(a.item_id IS NOT NULL AND a.played_enough IS NOT 0) AS answered, "
+            "SUM(a.item_id IS NULL AND p.last_active_at >= ?) AS pending "
+            "FROM questions q JOIN participants p ON p.participant_id = q.participant_id "
+            "LEFT JOIN answers a ON a.participant_id = q.participant_id AND a.item_id = q.item_id "
+            "GROUP BY q.item_id", (active_since,))}
+
     def create_participant(self, demographics: dict, preference: Sequence[Item], attention: Sequence[Item],
-                           n_preference: int, n_attention: int) -> tuple[str, str]:
-        """A consenting participant with their questions: the least-assigned items, shuffled, options in random
-        order. Returns (participant_id, token); only the token's digest is stored."""
+                           n_preference: int, n_attention: int, max_participants: int | None = None,
+                           timeout_min: float = 30) -> tuple[str, str]:
+        """A consenting participant with their questions: the least-loaded items (`item_load`, with questions of
+        participants idle for `timeout_min` counted as abandoned), shuffled, options in random order. Refused
+        (403) once the study has `max_participants`. Returns (participant_id, token); only the token's digest is
+        stored."""
         participant_id, token = secrets.token_hex(8), secrets.token_urlsafe(32)
         by_id = {it.item_id: it for it in (*preference, *attention)}
+        now = datetime.now(timezone.utc)
         with self.write() as con:
-            counts = {it.item_id: 0 for it in by_id.values()}
-            for row in con.execute("SELECT item_id, COUNT(*) AS n FROM questions GROUP BY item_id"):
-                if row["item_id"] in counts:
-                    counts[row["item_id"]] = row["n"]
+            if max_participants is not None:
+                started = con.execute("SELECT COUNT(*) FROM participants").fetchone()[0]
+                if started >= max_participants:
+                    raise StoreError(403, f"the study is full: it accepts {max_participants} participants")
+            load = self.item_load(con, utc_time(now - timedelta(minutes=timeout_min)))
+            counts = {it.item_id: load.get(it.item_id, 0) for it in by_id.values()}
             chosen = least_answered({i.item_id: counts[i.item_id] for i in preference}, n_preference, self.rng)
             chosen += least_answered({i.item_id: counts[i.item_id] for i in attention}, n_attention, self.rng)
             self.rng.shuffle(chosen)
             con.execute(
                 "INSERT INTO participants (participant_id, token_sha256, created_at, consent, gender, age_range, "
-                "native_english, headphones) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
-                (participant_id, token_digest(token), utc_now(), demographics.get("gender"),
-                 demographics.get("age_range"), demographics.get("native_english"), demographics.get("headphones")))
+                "native_english, headphones, last_active_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                (participant_id, token_digest(token), utc_time(now), demographics.get("gender"),
+                 demographics.get("age_range"), demographics.get("native_english"), demographics.get("headphones"),
+                 utc_time(now)))
             for position, iid in enumerate(chosen, start=1):
                 it = by_id[iid]
                 options = [(it.option_1, it.source_1), (it.option_2, it.source_2)]
@@ -218,10 +277,12 @@ class StudyStore:
                 "ON a.participant_id = q.participant_id AND a.item_id = q.item_id "
                 "WHERE q.participant_id = ? ORDER BY q.position", (participant_id,)).fetchall()
 
-    def record_answer(self, participant_id: str, item_id: str, choice: str,
-                      media_played_s: float | None) -> tuple[bool, str, int]:
+    def record_answer(self, participant_id: str, item_id: str, choice: str, media_played_s: float | None,
+                      min_play_s: float | None = None, play_check: str = "refuse") -> tuple[bool, str, int]:
         """Store an answer once. Returns (recorded, the stored choice, questions still open); a repeat of an
-        answered question changes nothing."""
+        answered question changes nothing. With `min_play_s` (the clip's duration share), an answer that played
+        less is refused (422) or, with `play_check="flag"`, stored with `played_enough = 0`."""
+        refused = None
         with self.write() as con:
             q = con.execute("SELECT * FROM questions WHERE participant_id = ? AND item_id = ?",
                             (participant_id, item_id)).fetchone()
@@ -235,15 +296,31 @@ class StudyStore:
                 sources = {q["option_a"]: q["source_a"], q["option_b"]: q["source_b"]}
                 if choice not in sources:
                     raise StoreError(422, f"choice must be one of the question's options: {list(sources)}")
-                con.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?)",
-                            (participant_id, item_id, choice, sources[choice], utc_now(), media_played_s))
-                recorded, stored = True, choice
+                enough = None
+                if min_play_s is not None:
+                    # The page rounds to milliseconds; compare at that precision.
+                    enough = int(round(media_played_s or 0.0, 3) >= round(min_play_s, 3))
+                if enough == 0 and play_check == "refuse":
+                    # Kept (for study_report to count), but no answer: the transaction commits the refusal only.
+                    con.execute("INSERT INTO play_refusals VALUES (?, ?, ?, ?, ?)",
+                                (participant_id, item_id, media_played_s, min_play_s, utc_now()))
+                    refused = (f"media_played_s: the clip played {media_played_s or 0:g} s, at least "
+                               f"{min_play_s:.3f} s are needed before answering; play it to the end")
+                else:
+                    now = utc_now()
+                    con.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (participant_id, item_id, choice, sources[choice], now, media_played_s, enough))
+                    con.execute("UPDATE participants SET last_active_at = ? WHERE participant_id = ?",
+                                (now, participant_id))
+                recorded, stored = refused is None, choice
             remaining = con.execute(
                 "SELECT COUNT(*) FROM questions q WHERE q.participant_id = ? AND NOT EXISTS (SELECT 1 FROM answers a "
                 "WHERE a.participant_id = q.participant_id AND a.item_id = q.item_id)", (participant_id,)).fetchone()[0]
             if recorded and remaining == 0:
                 con.execute("UPDATE participants SET completed_at = ? WHERE participant_id = ?",
                             (utc_now(), participant_id))
+        if refused is not None:
+            raise StoreError(422, refused)
         return recorded, stored, remaining
 
     # --- reviewers ----------------------------------------------------------------------------------------
@@ -278,9 +355,13 @@ class StudyStore:
         return self._table(
             "SELECT a.participant_id, q.position, a.item_id, q.kind, q.split, q.dialogue_id, q.utterance_id, "
             "q.meld_label, q.melt_label, q.text, q.option_a, q.source_a, q.option_b, q.source_b, a.choice, a.chosen_source, "
-            "a.answered_at, a.media_played_s FROM answers a JOIN questions q "
+            "a.answered_at, a.media_played_s, a.played_enough FROM answers a JOIN questions q "
             "ON q.participant_id = a.participant_id AND q.item_id = a.item_id "
             "ORDER BY a.participant_id, q.position")
+
+    def play_refusals(self) -> list[dict]:
+        return self._table("SELECT participant_id, item_id, media_played_s, min_play_s, refused_at FROM play_refusals "
+                           "ORDER BY participant_id, refused_at, item_id")
 
     def participants(self) -> list[dict]:
         return self._table(

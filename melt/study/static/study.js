@@ -1,8 +1,10 @@
 "use strict";
-// One question at a time: the answer buttons unlock once the clip has been played to its end.
+// One question at a time: the answer buttons unlock once the clip has been played to its end (the server checks
+// the seconds played again). Media URLs are signed and short-lived: a clip that fails to load gets fresh URLs once.
 
 let session = null;
 let questions = [];
+let refreshedFor = null;   // the question whose media URLs were last refreshed after a load error
 
 function nextQuestion() {
   return questions.find((q) => q.answered === null);
@@ -26,7 +28,9 @@ function render() {
   const holder = document.getElementById("media");
   holder.replaceChildren();
   const media = mediaElement(q.media_type, q.media_url);
+  media.addEventListener("error", () => refreshMedia(q.question_id));
   holder.appendChild(media);
+  const minShare = parseFloat(section.dataset.minPlayShare || "0.9");
   const buttons = document.querySelectorAll("#options .option");
   const hint = document.getElementById("hint");
   hint.textContent = "Play the whole clip to answer.";
@@ -38,7 +42,7 @@ function render() {
   });
   media.addEventListener("ended", () => {
     // Seeking straight to the end does not count: most of the clip must have been played.
-    if (playedSeconds(media) >= 0.9 * media.duration) {
+    if (playedSeconds(media) >= minShare * media.duration) {
       buttons.forEach((b) => { b.disabled = false; });
       hint.textContent = "Choose the label that describes the clip best.";
     } else {
@@ -46,6 +50,24 @@ function render() {
     }
   });
   document.getElementById("play").onclick = () => { media.currentTime = 0; media.play(); };
+}
+
+async function loadQuestions() {
+  const result = await api("GET", "/api/participants/me", undefined, session.token);
+  if (result.status === 401) {
+    localStorage.removeItem(SESSION_KEY);
+    window.location.assign("/");
+    return false;
+  }
+  if (!result.ok) { showError(detail(result)); return false; }
+  questions = result.data.questions;
+  return true;
+}
+
+async function refreshMedia(questionId) {
+  if (refreshedFor === questionId) { showError("This clip cannot be played; please reload the page."); return; }
+  refreshedFor = questionId;
+  if (await loadQuestions()) render();
 }
 
 async function submit(q, choice, media, buttons) {
@@ -70,13 +92,5 @@ async function submit(q, choice, media, buttons) {
 document.addEventListener("DOMContentLoaded", async () => {
   try { session = JSON.parse(localStorage.getItem(SESSION_KEY)); } catch (e) { session = null; }
   if (!session || !session.token) { window.location.assign("/"); return; }
-  const result = await api("GET", "/api/participants/me", undefined, session.token);
-  if (result.status === 401) {
-    localStorage.removeItem(SESSION_KEY);
-    window.location.assign("/");
-    return;
-  }
-  if (!result.ok) { showError(detail(result)); return; }
-  questions = result.data.questions;
-  render();
+  if (await loadQuestions()) render();
 });
