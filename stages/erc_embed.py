@@ -1,6 +1,8 @@
 """Stage `erc_embed@<modality>` (text, audio): an embedding per turn of every ERC dataset via a shared store →
 data/features/erc/<modality>/. The counters (computed vs reused) depend on the store's history: printed only."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.erc.embed import embed_turns
@@ -9,6 +11,7 @@ from melt.params_base import stage_params
 from melt.ser.params import SerParams
 
 if __name__ == "__main__":
+    configure_torch()
     modality = sys.argv[1]
     params = stage_params(erc=ErcParams, ser=SerParams)
     info = embed_turns(modality, params.erc, params.ser, tables_dir="data/erc",

@@ -1,6 +1,8 @@
 """Stage `erc_evaluate@<dataset>`: the five models of a checkpoint on the test split, per protocol →
 metrics/erc/<dataset>_<labels>.json and reports/erc/<dataset>_<labels>/ (predictions, report)."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.erc.evaluate import evaluate
@@ -8,6 +10,7 @@ from melt.erc.params import ErcParams
 from melt.params_base import stage_params
 
 if __name__ == "__main__":
+    configure_torch()
     dataset = sys.argv[1]
     erc = stage_params(erc=ErcParams).erc
     name = erc.model_name(dataset)

@@ -1,5 +1,7 @@
 """Stage `erc_train@<dataset>`: Stage I, II, III of one model → models/erc/<dataset>_<labels>/ (MLflow: melt-erc)."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.erc.params import ErcParams
@@ -7,6 +9,7 @@ from melt.erc.train import train_model
 from melt.params_base import stage_params
 
 if __name__ == "__main__":
+    configure_torch()
     dataset = sys.argv[1]
     erc = stage_params(erc=ErcParams).erc
     summary = train_model(erc, dataset, tables_dir="data/erc",

@@ -2,6 +2,8 @@
 
 The counters (extracted vs reused) depend on the store's history: they are printed, never written."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.params_base import stage_params
@@ -9,6 +11,7 @@ from melt.ser.features import extract_features
 from melt.ser.params import SerParams
 
 if __name__ == "__main__":
+    configure_torch()
     backbone = sys.argv[1]
     info = extract_features(stage_params(ser=SerParams).ser, backbone, prepared_dir="data/prepared",
                             out_dir=f"data/features/ser/{backbone}")

@@ -2,6 +2,8 @@
 
 `accelerate launch stages/pretrain_text.py` (or torchrun) trains data-parallel; the main process writes."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import os
 
 from melt.params_base import stage_params
@@ -9,6 +11,7 @@ from melt.pretrain.params import PretrainParams, PseudolabelParams, TextParams
 from melt.pretrain.pretrain_text import pretrain_text
 
 if __name__ == "__main__":
+    configure_torch()
     params = stage_params(pretrain=PretrainParams, pseudolabel=PseudolabelParams, text=TextParams)
     corpus = params.pretrain.corpus.name
     r = pretrain_text(params.text, params.pseudolabel.labels, f"data/pseudolabels/{corpus}.csv", corpus=corpus)

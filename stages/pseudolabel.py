@@ -1,5 +1,7 @@
 """Stage `pseudolabel`: data/transcripts/{corpus}.csv → data/pseudolabels/{corpus}.csv, {corpus}_answers/ (snapshot)."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.annotate.backends import FatalBackendError
@@ -9,6 +11,7 @@ from melt.pretrain.params import PretrainParams, PseudolabelParams
 from melt.pretrain.pseudolabel import pseudolabel
 
 if __name__ == "__main__":
+    configure_torch()
     params = stage_params(pretrain=PretrainParams, pseudolabel=PseudolabelParams, annotate=AnnotateParams)
     corpus = params.pretrain.corpus.name
     try:   # annotate.store: the one answer store both stages share

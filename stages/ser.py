@@ -2,6 +2,8 @@
 evaluated in-domain and cross-corpus → metrics/ser/<backbone>.json (headline) and reports/ser/<backbone>/
 (scores, Table 3) and reports/ser_confusion/<backbone>/ (confusion plots)."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 import sys
 
 from melt.params_base import stage_params
@@ -9,6 +11,7 @@ from melt.ser.params import SerParams
 from melt.ser.run import run_backbone
 
 if __name__ == "__main__":
+    configure_torch()
     backbone = sys.argv[1]
     result = run_backbone(stage_params(ser=SerParams).ser, backbone, melt_dir="data/melt",
                           features_dir=f"data/features/ser/{backbone}", models_dir=f"models/{backbone}",

@@ -1,10 +1,13 @@
 """Stage `transcribe`: unlabelled corpus → data/transcripts/{corpus}.csv, {corpus}_excluded.csv, reports/transcribe/."""
 
+from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
+
 from melt.params_base import stage_params
 from melt.pretrain.params import AsrParams, PretrainParams
 from melt.pretrain.transcribe import transcribe_corpus
 
 if __name__ == "__main__":
+    configure_torch()
     params = stage_params(pretrain=PretrainParams, asr=AsrParams)
     s = transcribe_corpus(params.pretrain, params.asr)
     line = f"transcribe ({s['corpus']}, {params.asr.backend}): {s['items']} items, {s['excluded']} excluded"
