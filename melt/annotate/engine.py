@@ -106,7 +106,7 @@ class Engine:
         self.stats = Stats()
         self.active = 0   # answering tasks: a group commit never waits for answers that cannot come
         # offline answers cost nothing to recompute: only bought answers wait for an fsync
-        durability = (getattr(params, "durability", None) or StoreDurability()) if backend.name != "offline" \
+        durability = (store.durability or StoreDurability()) if backend.name != "offline" \
             else StoreDurability(fsync_every=0)
         self.commit = GroupCommit(store, durability, active=lambda: self.active)
 

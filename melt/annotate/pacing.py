@@ -122,7 +122,7 @@ class TokenBucket:
                     return
                 self._refill()
                 need = min(amount, self.capacity)
-                if self.tokens >= need:
+                if self.tokens >= need - 1e-9:   # float dust must not make a waiter spin
                     self.tokens -= need
                     return
                 await self.sleep((need - self.tokens) / self.per_s)

@@ -253,7 +253,7 @@ def annotate_one(settings: AnnotatorSettings, prompts_dir: Path, out_dir: Path, 
 
 
 def _open_store(params, snapshot_dir: Path) -> tuple[AnswerStore, dict]:
-    store = AnswerStore(store_path(params, snapshot_dir))
+    store = AnswerStore(store_path(params, snapshot_dir), durability=params.durability)
     imported, problems = import_snapshot(snapshot_dir, store)
     return store, {"store": str(store.root), "imported_from_snapshot": imported, "snapshot_problems": problems}
 

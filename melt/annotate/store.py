@@ -93,8 +93,9 @@ class _Shard:
 class AnswerStore:
     """Shards are indexed lazily on first use; payloads are read on demand with pread."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, durability=None):
         self.root = Path(root)   # created by the first append
+        self.durability = durability   # StoreDurability: how the engine's GroupCommit acknowledges answers
         self._shards: dict[str, _Shard] = {}
         self.torn_records = 0
         self._dirty: set[int] = set()   # descriptors appended to since the last fsync
