@@ -215,3 +215,36 @@ def test_retries_exhausted_counts_attempts(tmp_path):
             _backend_call(srv, tmp_path, server_params(srv, max_retries=1))
         assert srv.chat_requests == 2
     assert err.value.attempts == 2
+
+
+def test_an_answer_is_reported_only_after_an_fsync_covers_it(tmp_path, monkeypatch):
+    """Over HTTP: every progress update's count of answers received is covered by the appends made before the
+    latest fsync (the store's fsync calls counted); a group of answers shares an fsync."""
+    import os
+
+    from melt.annotate import engine, store as store_module
+
+    events = []
+    real_fsync, real_put, real_update = os.fsync, store_module.AnswerStore.put_payload, engine.Progress.update
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync",)), real_fsync(fd))[1])
+    monkeypatch.setattr(store_module.AnswerStore, "put_payload",
+                        lambda self, k, p: (events.append(("put",)), real_put(self, k, p))[1])
+    monkeypatch.setattr(engine.Progress, "update",
+                        lambda self, stats, n=1: (events.append(("reported", stats.answers_received)),
+                                                  real_update(self, stats, n))[1])
+    with LLMServer(Faults(latency_s=0.05)) as srv:
+        out = run_annotate(tmp_path, server_params(srv, concurrency=4), n=12)
+        assert out["report"]["status"]["ok"] == 12
+    puts = durable = 0
+    for event in events:
+        if event[0] == "put":
+            puts += 1
+        elif event[0] == "fsync":
+            durable = puts
+        else:
+            assert event[1] <= durable, events
+    reported = [e for e in events if e[0] == "reported"]
+    last = events.index(reported[-1])
+    kinds = [e[0] for e in events[events.index(("put",)):last]]
+    rounds = sum(1 for a, b in zip(kinds, kinds[1:]) if a != "fsync" and b == "fsync")   # an fsync of each shard
+    assert reported[-1] == ("reported", 12) and 0 < rounds < 12   # grouped: fewer fsync rounds than answers
