@@ -130,19 +130,30 @@ def test_aimd_decreases_multiplicatively_and_recovers_additively():
     asyncio.run(go())
 
 
-def test_a_decrease_keeps_the_rate_the_server_was_answering_at():
+def test_a_decrease_keeps_the_rate_the_server_was_answering_at_and_learns_it():
     clock = VirtualClock()
-    limits = server_params_like(rpm=6000, aimd_window=10, aimd_429_share=0.2, aimd_factor=0.5)
+    limits = server_params_like(rpm=6000, aimd_window=10, aimd_429_share=0.2, aimd_factor=0.5, aimd_step=0.1)
 
     async def go():
         pacer = Pacer(limits, clock=clock, sleep=clock.sleep)
-        for i in range(10):   # 6 answers and 4 429s over 0.09 s: the server answered 66.7 req/s
-            clock.now = i * 0.01
-            await pacer.observe(429 if i % 3 == 0 else 200, None)
-        return pacer
+        for i in range(7):   # requests sent 10 ms apart, every third a 429: the third 429 (> 20 % of a window
+            clock.now = i * 0.01                         # of 10) decides, with half a window seen
+            await pacer.observe(429 if i % 3 == 0 else 200, None, sent_at=clock.now)
+        assert pacer.decreases == 1   # 4 answered over 60 ms of sending: the server answers at 66.7 req/s
+        assert pacer.learned_rps == pytest.approx(0.97 * 4 / 0.06) and pacer.rate_rps == pytest.approx(0.97 * 4 / 0.06)
+        await pacer.observe(429, None, sent_at=0.0)   # sent before the decrease: no evidence about the new rate
+        assert list(pacer.window) == []
+        clock.now += 1.0      # above the learned limit the rate grows a tenth as fast: + 1 % of 100 req/s
+        await pacer.observe(200, None, sent_at=clock.now)
+        assert pacer.rate_rps == pytest.approx(0.97 * 4 / 0.06 + 1.0)
+        for _ in range(2):    # there, > 5 % of a window (a quarter of the threshold) is evidence enough: 2 429s
+            await pacer.observe(429, None, sent_at=clock.now)
+        await pacer.observe(200, None, sent_at=clock.now)
+        assert pacer.decreases == 1   # 4 responses since the decrease: less than half a window
+        await pacer.observe(200, None, sent_at=clock.now)
+        assert pacer.decreases == 2
 
-    pacer = asyncio.run(go())
-    assert pacer.decreases == 1 and pacer.rate_rps == pytest.approx(0.97 * 6 / 0.09)
+    asyncio.run(go())
 
 
 def test_token_bucket_paces_and_follows_rate_changes():

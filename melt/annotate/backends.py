@@ -221,7 +221,7 @@ class OpenAIBackend:
                                                  p.deadline_s)
                 except openai.APIStatusError as err:
                     status, headers = err.status_code, err.response.headers
-                    await ep.pacer.observe(status, headers)
+                    await ep.pacer.observe(status, headers, started)
                     if not retryable(status, headers):
                         raise FatalBackendError(
                             f"HTTP {status} from {ep.where} for model {body['model']!r}: {redact(err.message)}"
@@ -236,13 +236,13 @@ class OpenAIBackend:
                     raise Retryable(message, retry_after_s(headers)) from None
                 except (openai.APITimeoutError, asyncio.TimeoutError):
                     outcome = "failed"
-                    await ep.pacer.observe(None, None)
+                    await ep.pacer.observe(None, None, started)
                     raise Retryable(f"timeout after {p.timeout_s} s per phase / {p.deadline_s} s per attempt") from None
                 except openai.APIConnectionError as err:
                     outcome = "failed"
                     raise Retryable(f"connection error ({ep.where}): {redact(str(err))}") from None
                 resp = raw.parse()
-                await ep.pacer.observe(raw.status_code, raw.headers)
+                await ep.pacer.observe(raw.status_code, raw.headers, started)
                 self.hedger.record(self.clock() - started)
                 outcome = "ok"
                 usage = resp.usage

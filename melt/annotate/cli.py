@@ -5,7 +5,8 @@
 
 Input lines `{"id", "prompt"}` or `{"id", "messages"}` (chat messages); output lines `{"id", "content",
 "parsed", "error"}` in input order (`parsed`: the content as JSON when it is JSON, else null; `error`: why
-there is no content). Every answer goes to the answer store (`--store`, default cache/llm-store), so a re-run
+there is no content). With `--response-format json_object` an answer that is not JSON is asked again (a new
+seed) up to `--reasks` times, then reported with its content and the error. Every answer goes to the answer store (`--store`, default cache/llm-store), so a re-run
 asks only for what is missing. The API key comes from the environment (`--api-key-env`, default
 OPENAI_API_KEY) only. Several `--base-url` are several endpoints of the same model.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -37,6 +39,14 @@ def check_any(raw: str | None) -> Checked:
     except json.JSONDecodeError:
         parsed = None
     return Checked("answer", parsed, None)
+
+
+def check_json(raw: str | None) -> Checked:
+    """An answer must be a JSON value (asked for with `--response-format json_object`)."""
+    checked = check_any(raw)
+    if checked.label is not None and checked.parsed is None:
+        return Checked(None, None, "the answer is not JSON")
+    return checked
 
 
 def read_prompts(path: Path) -> Iterator[tuple[int, object, list[dict]]]:
@@ -80,8 +90,8 @@ def settings_from(args):
         backend="openai", model=args.model, base_url=urls[0] if len(urls) == 1 else None, api_key_env=args.api_key_env,
         provider=args.provider, endpoints=[Endpoint(base_url=u, api_key_env=args.api_key_env) for u in urls]
         if len(urls) > 1 else [], temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-        response_format=args.response_format, max_invalid_retries=0, prices={}, name="cli", store=str(args.store),
-        durability=StoreDurability(), **limits)
+        response_format=args.response_format, max_invalid_retries=args.reasks, prices={}, name="cli",
+        store=str(args.store), durability=StoreDurability(fsync_every=args.fsync_every), **limits)
 
 
 def requests_of(path: Path, settings) -> list[dict]:
@@ -97,25 +107,28 @@ def annotate_file(args) -> dict:
     from melt.annotate.store import AnswerStore
     from melt.io import atomic_open
 
+    started = time.monotonic()
     settings = settings_from(args)
+    check = check_json if args.response_format == "json_object" else check_any
     prompts = requests_of(Path(args.input), settings)
     with AnswerStore(args.store, durability=settings.durability) as store:
         bar = Progress(len(prompts), args.progress, desc="melt-annotate")
         try:
-            stats = fill(settings, lambda: iter(prompts), store, bar, check=check_any)
+            stats = fill(settings, lambda: iter(prompts), store, bar, check=check)
         finally:
             bar.close()
         failed = 0
         with atomic_open(Path(args.output), "w") as out:
             for prompt in prompts:
-                fields = resolve(prompt, store, settings, check=check_any).fields
+                fields = resolve(prompt, store, settings, check=check).fields
                 ok = fields["status"] == "ok"
                 failed += not ok
                 reason = stats.failures.get(prompt["key"], NO_ANSWER) if fields["raw"] is None else fields["error"]
                 out.write(json.dumps({"id": prompt["id"], "content": fields["raw"], "parsed": fields["parsed"],
                                       "error": None if ok else reason}, ensure_ascii=False) + "\n")
     return {"prompts": len(prompts), "answered_from_store": stats.cache_hits, "requests_sent": stats.requests_sent,
-            "hedges": stats.hedges, "failed": failed, "store": str(Path(args.store).resolve())}
+            "hedges": stats.hedges, "reasks": stats.reasks, "failed": failed,
+            "seconds": round(time.monotonic() - started, 3), "store": str(Path(args.store).resolve())}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -137,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--response-format", choices=["none", "json_object"], default="none")
+    p.add_argument("--reasks", type=int, default=2, help="re-asks of a non-JSON answer under json_object")
+    p.add_argument("--fsync-every", type=int, default=64, help="group commit of the store; 0 = no fsync")
     p.add_argument("--store", type=Path, default=Path("cache/llm-store"), help="answer store folder")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     return p

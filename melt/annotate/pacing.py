@@ -2,9 +2,10 @@
 
 A transient 429 delays only its own request (melt.annotate.backends). The run slows down only when the
 evidence says the budget is spent: the provider's `x-ratelimit-remaining-*` at 0 (the endpoint's gate closes
-until `x-ratelimit-reset-*`), or more than `aimd_429_share` of the last `aimd_window` responses were 429s
-(multiplicative decrease of the request rate and in-flight limit, never below the rate the server was
-answering at; then an additive increase of `aimd_step` of the limit per second). `x-ratelimit-limit-*`
+until `x-ratelimit-reset-*`), or more than `aimd_429_share` of the last `aimd_window` responses were 429s.
+Then the request rate and in-flight limit decrease multiplicatively, never below the rate the server was
+answering at, which becomes the learned limit; they increase additively by `aimd_step` of the limit per
+second up to the learned limit, a tenth as fast above it, where a quarter of the threshold is evidence enough. `x-ratelimit-limit-*`
 caps the client's own limit, and sets it under `rpm: auto` / `tpm: auto`.
 
 `clock` and `sleep` are injectable so the behaviour can be checked on a virtual clock.
@@ -171,8 +172,12 @@ class Pacer:
         # `auto` before any header: one request in flight, the probe whose headers say the limit
         self.probing = "auto" in (limits.rpm, limits.tpm)
         self.inflight = InflightLimit(1 if self.probing else limits.concurrency)
-        self.window: deque[tuple[float, bool]] = deque(maxlen=limits.aimd_window)   # (time, was 429)
+        # (when the request was sent, was it a 429): answers per second of sending is the rate the server
+        # answers at, whether its 429s come back sooner than its answers or not
+        self.window: deque[tuple[float, bool]] = deque(maxlen=limits.aimd_window)
         self.decreases = 0
+        self.decreased_at = -math.inf
+        self.learned_rps: float | None = None   # what the server answered at when its 429s last said "too fast"
         self.rate_history: list[float | None] = []   # the request rate after each change (tests, log)
 
     @property
@@ -193,24 +198,24 @@ class Pacer:
     async def release(self) -> None:
         await self.inflight.release()
 
-    async def observe(self, status: int | None, headers) -> None:
-        """A response (status None: no response, e.g. a timeout): what it says about the budget."""
+    async def observe(self, status: int | None, headers, sent_at: float | None = None) -> None:
+        """A response (status None: no response, e.g. a timeout) to a request sent at `sent_at`: what it says
+        about the budget. A request sent before the last decrease says nothing about the rate since."""
         now = self.clock()
         rl = RateLimitHeaders.read(headers)
         changed = self._learn_limits(rl)
-        if status is not None:
-            self.window.append((now, status == 429))
+        if status is not None and (sent_at is None or sent_at >= self.decreased_at):
+            self.window.append((now if sent_at is None else sent_at, status == 429))
         spent_for = [reset for remaining, reset in ((rl.remaining_requests, rl.reset_requests),
                                                     (rl.remaining_tokens, rl.reset_tokens))
                      if remaining is not None and remaining <= 0]
         if spent_for:   # the provider says so: nothing more until its reset
             self.gate.pause(min(max(r or 1.0 for r in spent_for), self.limits.backoff_max_s))
-        full = len(self.window) == self.window.maxlen
-        if full and sum(w for _, w in self.window) > self.limits.aimd_429_share * len(self.window):
-            self._decrease(now)
+        if self._over_limit():
+            self._decrease()
             changed = True
         elif self.share < 1.0:
-            self.share = min(1.0, self.share + self.limits.aimd_step * (now - self.stamp))
+            self._increase(now - self.stamp)
             changed = True
         self.stamp = now
         if changed or self.probing:
@@ -229,14 +234,40 @@ class Pacer:
                 changed = True
         return changed
 
-    def _decrease(self, now: float) -> None:
-        """× aimd_factor, but never below the rate of the answers the server was giving (its true limit)."""
-        answered = [t for t, was_429 in self.window if not was_429]
-        span = self.window[-1][0] - self.window[0][0]
-        serving = len(answered) / span if span > 0 else 0.0
-        floor = 0.97 * serving / self.ceiling_rps if self.ceiling_rps else 0.0
+    def _over_limit(self) -> bool:
+        """More 429s in the window than the threshold allows in a full one; above a learned limit, a quarter of
+        the threshold (there, 429s are known to come with the rate)."""
+        threshold = self.limits.aimd_429_share
+        if self.learned_rps is not None and self.rate_rps is not None and self.rate_rps > self.learned_rps:
+            threshold /= 4
+        # a window's worth of evidence may come before the window is full: decide as soon as it is there (with
+        # half a window at least, to measure the rate the server answers at)
+        if len(self.window) < self.window.maxlen // 2:
+            return False
+        return sum(was_429 for _, was_429 in self.window) > threshold * self.window.maxlen
+
+    def _increase(self, seconds: float) -> None:
+        """Additive: `aimd_step` of the limit per second up to the learned limit, a tenth of that above it."""
+        step = self.limits.aimd_step * seconds
+        if self.learned_rps is not None and self.ceiling_rps:
+            learned = self.learned_rps / self.ceiling_rps
+            if self.share < learned:
+                self.share = min(learned, self.share + step)
+                return
+            step /= 10
+        self.share = min(1.0, self.share + step)
+
+    def _decrease(self) -> None:
+        """× aimd_factor, but never below the rate the server was answering at (its true limit, learned)."""
+        answered = sum(1 for _, was_429 in self.window if not was_429)
+        sent = sorted(t for t, _ in self.window)
+        span = sent[-1] - sent[0]
+        if span > 0 and self.ceiling_rps:
+            self.learned_rps = 0.97 * answered / span
+        floor = self.learned_rps / self.ceiling_rps if self.learned_rps and self.ceiling_rps else 0.0
         self.share = max(0.01, min(1.0, max(self.share * self.limits.aimd_factor, floor)))
         self.window.clear()   # the next decision needs fresh evidence
+        self.decreased_at = self.clock()
         self.decreases += 1
 
     async def _apply(self) -> None:
