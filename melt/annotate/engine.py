@@ -13,6 +13,7 @@ gives the same annotations, whatever happened during the run (timings, retries, 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -77,6 +78,14 @@ def next_needed(prompt: dict, store: AnswerStore, max_invalid_retries: int,
     return None
 
 
+def total_concurrency(params) -> int:
+    """Prompts in flight: `concurrency` per endpoint (× its weight), like `rpm` and `tpm`."""
+    endpoints = getattr(params, "endpoints", None) or []
+    if not endpoints:
+        return params.concurrency
+    return max(params.concurrency, math.ceil(params.concurrency * sum(e.weight for e in endpoints)))
+
+
 class Progress:
     """tqdm bar: done/total prompts, with req/s, tokens and cost so far in the postfix."""
 
@@ -139,7 +148,7 @@ class Engine:
             key, body = with_seed(prompt, attempt)
 
     async def fill(self, prompts: Iterable[dict]) -> Stats:
-        sem = asyncio.Semaphore(self.params.concurrency)
+        sem = asyncio.Semaphore(total_concurrency(self.params))
         pending: set[asyncio.Task] = set()
         fatal: list[BaseException] = []
 

@@ -28,7 +28,8 @@ class Endpoint(Section):
 class EngineLimits(Section):
     """How fast one annotator's requests go out, how slow tails and failing servers are handled."""
 
-    concurrency: int = Field(8, ge=1, description="Requests in flight at once (hedge copies not counted).")
+    concurrency: int = Field(8, ge=1, description=(
+        "Requests in flight at once per endpoint (× its weight; hedge copies not counted)."))
     rpm: float | Literal["auto"] = Field(500.0, description=(
         "Client-side limit, requests per minute per endpoint; `auto`: the provider's `x-ratelimit-limit-requests` "
         "header (one request first, then its figure; no limit of ours if the header never comes)."))

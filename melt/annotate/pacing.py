@@ -171,7 +171,8 @@ class Pacer:
         self.tokens = TokenBucket(self.ceiling_tps, max_tokens + 8000, clock=clock, sleep=sleep)
         # `auto` before any header: one request in flight, the probe whose headers say the limit
         self.probing = "auto" in (limits.rpm, limits.tpm)
-        self.inflight = InflightLimit(1 if self.probing else limits.concurrency)
+        self.concurrency = max(1, math.ceil(limits.concurrency * weight))
+        self.inflight = InflightLimit(1 if self.probing else self.concurrency)
         # (when the request was sent, was it a 429): answers per second of sending is the rate the server
         # answers at, whether its 429s come back sooner than its answers or not
         self.window: deque[tuple[float, bool]] = deque(maxlen=limits.aimd_window)
@@ -275,4 +276,4 @@ class Pacer:
         self.requests.set_rate(rps)
         self.tokens.set_rate(None if self.ceiling_tps is None else self.ceiling_tps * self.share)
         self.rate_history.append(rps)
-        await self.inflight.resize(max(1, math.ceil(self.limits.concurrency * self.share)))
+        await self.inflight.resize(max(1, math.ceil(self.concurrency * self.share)))
