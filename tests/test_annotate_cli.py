@@ -64,15 +64,21 @@ def test_failed_requests_are_reported_with_their_reason(tmp_path):
     assert out[1]["content"] is None and "gave up after 2 attempts; last: HTTP 500" in out[1]["error"]
 
 
-def test_a_bad_line_names_file_and_line(tmp_path):
+def test_a_bad_line_names_file_and_line(tmp_path, capsys):
+    from melt.annotate.cli import main
+
     (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "a"}\n{"id": 2}\n')
     (tmp_path / "dup.jsonl").write_text('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n')
     with LLMServer() as srv:
-        bad = cli(tmp_path, srv)
-        dup = cli(tmp_path, srv, input="dup.jsonl")
+        common = ["--output", str(tmp_path / "out.jsonl"), "--base-url", srv.base_url, "--model", "m1",
+                  "--store", str(tmp_path / "store")]
+        assert main(["--input", str(tmp_path / "in.jsonl"), *common]) == 2
+        bad = capsys.readouterr().err
+        assert main(["--input", str(tmp_path / "dup.jsonl"), *common]) == 2
+        dup = capsys.readouterr().err
         assert srv.chat_requests == 0
-    assert bad.returncode == 2 and f"{tmp_path / 'in.jsonl'}: line 2 (id 2): needs a string \"prompt\"" in bad.stderr
-    assert dup.returncode == 2 and "line 2: duplicate id 1" in dup.stderr
+    assert f"{tmp_path / 'in.jsonl'}: line 2 (id 2): needs a string \"prompt\"" in bad
+    assert "line 2: duplicate id 1" in dup
     assert not (tmp_path / "out.jsonl").exists()
 
 

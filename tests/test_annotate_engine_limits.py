@@ -103,3 +103,29 @@ def test_circuit_breaker_reprobes_after_the_cooldown():
         assert [await pool.pick() for _ in range(2)] == [a, b]   # least loaded again
 
     asyncio.run(go())
+
+
+def test_the_first_valid_answer_wins_and_the_loser_is_cancelled():
+    """The primary answers first but invalidly: with the engine's check, the hedge's valid answer wins; with
+    any answer valid, the primary's wins and the hedge is cancelled. (Sleeps only order the copies: timers of
+    one event loop fire in deadline order.)"""
+    from melt.annotate.hedge import Hedger
+    from melt.annotate.limits import EngineLimits
+
+    cancelled = []
+
+    async def send(on_wire, hedge):
+        on_wire.set()
+        try:
+            await asyncio.sleep(0.15 if hedge else 0.05)
+        except asyncio.CancelledError:
+            cancelled.append(hedge)
+            raise
+        return "valid" if hedge else "not json"
+
+    async def go(valid):
+        hedger = Hedger(EngineLimits(hedge_floor_s=0.01, hedge_max_share=1.0))
+        return await hedger.run(send, valid), hedger.hedges
+
+    assert asyncio.run(go(lambda answer: answer == "valid")) == ("valid", 1) and cancelled == []
+    assert asyncio.run(go(lambda answer: True)) == ("not json", 1) and cancelled == [True]

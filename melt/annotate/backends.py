@@ -159,6 +159,7 @@ class OpenAIBackend:
                   for url, env, weight in servers]
         self.pool = EndpointPool(states, params.breaker_failures, params.breaker_cooldown_s, clock, sleep)
         self.hedger = Hedger(params)
+        self.valid = lambda raw: raw is not None   # the engine sets its check: a hedge race wants a valid answer
 
     @property
     def endpoints(self) -> list[EndpointState]:
@@ -186,7 +187,7 @@ class OpenAIBackend:
 
         while True:
             try:
-                reply = await self.hedger.run(copy)
+                reply = await self.hedger.run(copy, lambda r: self.valid(r.raw))
                 return Reply(reply.raw, reply.prompt_tokens, reply.completion_tokens, count["sent"], count["hedges"])
             except Throttled as err:   # pacing, not failure: its own, larger allowance
                 throttles += 1

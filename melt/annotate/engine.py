@@ -118,6 +118,8 @@ class Engine:
         durability = (store.durability or StoreDurability()) if backend.name != "offline" \
             else StoreDurability(fsync_every=0)
         self.commit = GroupCommit(store, durability, active=lambda: self.active)
+        if hasattr(backend, "valid"):   # hedged copies race for a valid answer, not just any answer
+            backend.valid = lambda raw: check(raw).label is not None
 
     async def _answer(self, prompt: dict, attempt: int, key: str, body: dict) -> None:
         """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is stored at once."""

@@ -40,10 +40,12 @@ class Hedger:
         share = self.limits.hedge_max_share
         return share > 0 and self.hedges + 1 <= share * self.sent + 1
 
-    async def run(self, send: Callable[[asyncio.Event, bool], Awaitable[T]]) -> T:
+    async def run(self, send: Callable[[asyncio.Event, bool], Awaitable[T]],
+                  valid: Callable[[T], bool] = lambda result: True) -> T:
         """`send(on_wire, hedge)` makes one copy's attempt and sets `on_wire` once its request left (the hedge
-        clock starts then, not while it waits for the rate limit). The first copy to succeed wins; if both
-        fail, the first copy's error is raised."""
+        clock starts then, not while it waits for the rate limit). The first copy with a valid answer wins (an
+        invalid one wins only if the other copy has nothing better); if both fail, the first copy's error is
+        raised."""
         on_wire = asyncio.Event()
         self.sent += 1
         copies = [asyncio.ensure_future(send(on_wire, False))]
@@ -59,14 +61,20 @@ class Hedger:
                         self.sent += 1
                         copies.append(asyncio.ensure_future(send(asyncio.Event(), True)))
             errors: dict[int, BaseException] = {}
+            answers: list[T] = []
             pending = set(copies)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for i, copy in enumerate(copies):
                     if copy in done:
-                        if copy.exception() is None:
+                        if copy.exception() is not None:
+                            errors[i] = copy.exception()
+                        elif valid(copy.result()):
                             return copy.result()
-                        errors[i] = copy.exception()
+                        else:
+                            answers.append(copy.result())
+            if answers:
+                return answers[0]
             raise errors[min(errors)]
         finally:
             losers = [c for c in copies if not c.done()]
