@@ -4,6 +4,7 @@ pairable unit."""
 
 from __future__ import annotations
 
+import warnings
 from itertools import permutations
 
 import pandas as pd
@@ -73,7 +74,9 @@ def test_kappa_with_exactly_two_labels_and_with_one():
     # p_o = 3/4; p_e = (2·1 + 2·3) / 16 = 0.5 → κ = 0.25 / 0.5
     assert pair_agreement(a, b)["kappa"] == 0.5
     assert pair_agreement(["joy", "joy"], ["anger", "anger"])["kappa"] == 0.0   # two labels, never together
-    assert pair_agreement(["joy"] * 3, ["joy"] * 3)["kappa"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # undefined κ is reported as null without asking sklearn (which warns)
+        assert pair_agreement(["joy"] * 3, ["joy"] * 3)["kappa"] is None
 
 
 def test_empty_pair_whole_result():

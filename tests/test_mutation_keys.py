@@ -17,6 +17,7 @@ from melt.annotate.params import AnnotatorSettings
 from melt.annotate.requests import (ANSWER_SCHEMA, audio_key, canonical_json, content_text, effective_model,
                                     iter_prompts, load_template, render, request_key, response_format_body,
                                     sample_requests, with_seed)
+from melt.pretrain.params import PseudolabelParams
 
 # A fixed body with non-ASCII text (accents, typographic quotes, an emoji outside the BMP).
 BODY = {"model": "gpt-4o-2024-08-06", "messages": [{"role": "user", "content": "Café — “naïve” 😀 Ü"}],
@@ -156,6 +157,9 @@ def test_effective_model_by_backend_and_input():
     assert effective_model(AnnotatorSettings(backend="offline", input="audio")) == AUDIO_HEURISTIC_ID
     assert effective_model(AnnotatorSettings(backend="labels-file", model="x", labels_files={"train": "t.csv"})) == "labels-file"
     assert effective_model(AnnotatorSettings(backend="openai", model="qwen2-audio")) == "qwen2-audio"
+    # pseudo-labelling's params have no `input`: text
+    assert not hasattr(PseudolabelParams(backend="offline"), "input")
+    assert effective_model(PseudolabelParams(backend="offline")) == HEURISTIC_ID
 
 
 def test_content_text_of_a_string_and_of_parts():
@@ -165,15 +169,19 @@ def test_content_text_of_a_string_and_of_parts():
 
 
 def test_template_lookup_render_and_prompt_file_errors(tmp_path):
-    (tmp_path / "mine.txt").write_text("$speaker in $show S$season E$episode said: $utterance\n\n", encoding="utf-8")
+    # only trailing newlines are dropped: a trailing space or "X" stays
+    (tmp_path / "mine.txt").write_text("$speaker in $show S$season E$episode said: $utterance X \n\n",
+                                       encoding="utf-8")
     (tmp_path / "other.txt").write_text("x", encoding="utf-8")
     template = load_template("mine", tmp_path)
     row = {"Speaker": "joey tribbiani", "Season": "3", "Episode": 7.0, "Utterance": "  How you doin'?  "}
-    assert render(template, "Friends", row) == "Joey Tribbiani in Friends S3 E7 said: How you doin'?"
+    assert render(template, "Friends", row) == "Joey Tribbiani in Friends S3 E7 said: How you doin'? X "
     with pytest.raises(FileNotFoundError) as err:
         load_template("absent", tmp_path, "annotate.annotators.a.prompt")
     assert str(err.value) == (f"prompt template {tmp_path / 'absent.txt'} not found (annotate.annotators.a.prompt); "
                               "available: ['mine', 'other']")
+    with pytest.raises(FileNotFoundError, match=r"not found \(prompt\); available"):
+        load_template("absent", tmp_path)
 
     (tmp_path / "train.jsonl").write_text('{"a": 1}\n{"a": 2}\n', encoding="utf-8")
     (tmp_path / "dev.jsonl").write_text('{"a": 3}\nnot json\n', encoding="utf-8")

@@ -3,6 +3,8 @@ from both truth and prediction, weighted F1, rounding, and CMU-MOSI's binary sco
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from melt.metrics import classification_metrics, mosi_binary, reference_classes
@@ -71,3 +73,19 @@ def test_mosi_binary_all_zero_ratings_and_length_mismatch():
                                                       "acc2_non0": None, "f1_non0": None}
     with pytest.raises(ValueError, match="^2 ratings but 1 predictions$"):
         mosi_binary([1.0, -1.0], [True])
+
+
+def test_an_undefined_class_score_is_zero_without_a_warning():
+    # "c" (listed, in neither labeling) has recall 0/0, precision 0/0: scored 0, silently (zero_division=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = classification_metrics(["a", "b"], ["a", "a"], labels=["a", "b", "c"], weighted_f1=True, digits=None)
+    # recall a 1, b 0, c 0; F1 a = 2·(1/2)·1 / (3/2) = 2/3, b 0, c 0; weighted over supports a 1, b 1, c 0
+    assert scores == {"uar": pytest.approx(1 / 3), "acc": 0.5, "f1": pytest.approx(2 / 9),
+                      "f1_weighted": pytest.approx(1 / 3)}
+
+
+def test_weighted_f1_over_explicit_labels():
+    # only "a" scored: F1 a = 2/3 (P 1/2, R 1), weight 1 → 2/3; over both classes it would be (2/3 + 0) / 2
+    scores = classification_metrics(["a", "b"], ["a", "a"], labels=["a"], weighted_f1=True, digits=None)
+    assert scores["f1_weighted"] == pytest.approx(2 / 3) and scores["f1"] == pytest.approx(2 / 3)
