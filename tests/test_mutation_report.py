@@ -6,13 +6,16 @@ time) and an emotion with exactly one answer."""
 from __future__ import annotations
 
 import json
+import zlib
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import bootstrap
 
 from melt.study.catalog import load_catalog
 from melt.study.params import StudyParams
-from melt.study.report import cluster_bootstrap, run, share
+from melt.study.report import cluster_bootstrap, run, share, study_report
 from melt.study.store import StoreError, StudyStore
 from study_helpers import build_study, wilson_by_hand
 
@@ -24,15 +27,13 @@ def _answer(store, pid, question, source, played=1.0, min_play=None, play_check=
     return store.record_answer(pid, question["item_id"], choice, played, min_play, play_check)
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def make_study(root):
     """Four participants (max_attention_failures 0), every one shown all 14 preference items and 1 attention item:
     A: attention right; joy 1 and joy 2 → MELT, anger 1 → MELD, anger 2 → MELT, sadness 1 → MELT played too short
        (flagged, left out)
     B: attention wrong (excluded); joy 1 → MELT
     C: attention right; no preference answer
     D: attention right; fear 1 → MELD (fear's only counted answer); disgust 1 played too short (refused)"""
-    root = tmp_path_factory.mktemp("study")
     build_study(root, StudyParams(per_label=2, attention_items=1))
     store = StudyStore(root / "s.db")
     catalog = load_catalog(root / "data" / "study", root, store.secret)
@@ -62,10 +63,39 @@ def study(tmp_path_factory):
                 _answer(store, pid, by["disgust"][0], "melt", played=0.1, min_play=0.3)
         people[name + "_items"] = by
     run(store, LABELS, 0, root / "metrics.json", root / "reports", bootstrap_resamples=2000, bootstrap_seed=0)
-    return root, people
+    return store, people
 
 
-def test_headline_metrics_by_hand(study):
+def test_report_files_by_hand(tmp_path):
+    """One study, built once (mutmut maps a test to the functions it runs: a shared fixture would hide them)."""
+    store, people = make_study(tmp_path)
+    study = (tmp_path, people)
+    check_headline_metrics(study)
+    check_summary(study)
+    check_participants_csv(study)
+    check_items_csv(study)
+    check_preference_csv(study)
+    check_defaults_and_bootstrap_streams(store)
+
+
+def check_defaults_and_bootstrap_streams(store):
+    # study_report's own defaults: 2000 resamples, seed 0
+    assert study_report(store, LABELS, 0)["summary"]["interval"].startswith(
+        "ci_low/ci_high: participant-level cluster bootstrap, percentile 95 %, 2000 resamples, seed 0 ")
+    # with few resamples the interval depends on the draws: the overall one comes from the "overall" stream
+    # (A: 3 of 4, D: 0 of 1), checked against scipy's paired bootstrap on the same generator
+    k, n = np.array([3, 0]), np.array([4, 1])
+    by_stream = {}
+    for stream in ("overall", "emotion/joy"):
+        res = bootstrap((k, n), lambda k, n, axis: k.sum(axis) / n.sum(axis), paired=True, vectorized=True,
+                        n_resamples=7, method="percentile", rng=np.random.default_rng([0, zlib.crc32(stream.encode())]))
+        by_stream[stream] = (round(float(res.confidence_interval.low), 4), round(float(res.confidence_interval.high), 4))
+    assert by_stream["overall"] != by_stream["emotion/joy"]
+    overall = study_report(store, LABELS, 0, bootstrap_resamples=7, bootstrap_seed=0)["metrics"]["overall"]
+    assert (overall["ci_low"], overall["ci_high"]) == by_stream["overall"]
+
+
+def check_headline_metrics(study):
     root, _ = study
     metrics = json.loads((root / "metrics.json").read_text())
     # counted: A joy ✓ ✓, anger ✗ ✓; D fear ✗ → 3 of 5 from 2 participants (A 3/4, D 0/1). Resampling the two:
@@ -78,7 +108,7 @@ def test_headline_metrics_by_hand(study):
                        "fear": {"prefer_melt": 0.0, "ci_low": None, "ci_high": None, "answers": 1}}}
 
 
-def test_summary_by_emotion_attention_and_play_time(study):
+def check_summary(study):
     root, people = study
     summary = json.loads((root / "reports" / "summary.json").read_text())
     wl = {k: tuple(round(x, 4) for x in wilson_by_hand(*kn)) for k, kn in
@@ -110,7 +140,7 @@ def test_summary_by_emotion_attention_and_play_time(study):
                                           "2000 resamples, seed 0")
 
 
-def test_participants_csv_counts_by_hand(study):
+def check_participants_csv(study):
     root, people = study
     table = pd.read_csv(root / "reports" / "participants.csv").set_index("participant_id")
     expected = {  # preference answers (flagged included, refused not), attention, play counts, answers, excluded
@@ -127,7 +157,7 @@ def test_participants_csv_counts_by_hand(study):
         assert table[col].dtype == "int64", col
 
 
-def test_items_csv_melt_preferred_only_for_counted_answers(study):
+def check_items_csv(study):
     root, people = study
     items = pd.read_csv(root / "reports" / "items.csv")
     got = {(r["meld_label"], int(r["dialogue_id"]), int(r["utterance_id"])):
@@ -149,7 +179,7 @@ def test_items_csv_melt_preferred_only_for_counted_answers(study):
                                    "melt_preferred", "excluded_answers", "short_play"]
 
 
-def test_preference_csv_lists_emotions_with_answers_in_label_order(study):
+def check_preference_csv(study):
     root, _ = study
     chart = pd.read_csv(root / "reports" / "preference.csv")
     assert list(chart["emotion"]) == ["anger", "joy", "fear"]
