@@ -9,7 +9,8 @@
 2. One training step of a RoBERTa-base-shaped classifier (random weights, batch 8 × 64 tokens, AdamW), each variant
    in its own process (ATen and MKL read the settings once): exact; exact but with ATen's kernels for this CPU,
    oneDNN on, or MKL's own code path (one setting undone each); this CPU's kernels on 1 thread (no setting); the same on every core (torch's defaults). Median of `--steps` steps after a warm-up step.
-Ratios are against the fastest variant measured in the same run.
+3. One matrix product of RoBERTa-base's feed-forward size by MKL code branch (MKL_CBWR): time and bits.
+Ratios are against the fastest variant (3: MKL's default branch) measured in the same run.
 """
 
 from __future__ import annotations
@@ -134,6 +135,37 @@ def step(steps: int) -> None:
         print(f"{variant:<30} {r['capability']:>8} {r['threads']:>8} {r['seconds']:>8.2f} {r['seconds'] / fastest:>10.2f}")
 
 
+GEMM = """
+import hashlib, time, torch
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+a, b = torch.randn(1024, 768, generator=g), torch.randn(768, 3072, generator=g)
+c = a @ b
+started = time.perf_counter()
+for _ in range(20):
+    a @ b
+print((time.perf_counter() - started) / 20, hashlib.sha256(c.numpy().tobytes()).hexdigest())
+"""
+
+
+def gemm() -> None:
+    """One 1024 x 768 @ 768 x 3072 product (a RoBERTa-base feed-forward layer at batch 8 x 128) on one thread, by
+    MKL branch, each in its own process: time, and whether the bits equal MKL's default branch."""
+    from melt.reproducible import STARTED_ENV
+
+    base = {k: v for k, v in os.environ.items() if k not in STARTED_ENV}
+    rows = {}
+    for branch in ("default", "COMPATIBLE", "AVX2", "AVX512"):
+        env = base | ({} if branch == "default" else {"MKL_CBWR": branch})
+        proc = subprocess.run([sys.executable, "-c", GEMM], env=env, capture_output=True, text=True, check=True)
+        seconds, digest = proc.stdout.split()
+        rows[branch] = (float(seconds), digest)
+    print("\n3. one 1024 x 768 @ 768 x 3072 product, 1 thread, by MKL_CBWR branch (mean of 20)")
+    for branch, (seconds, digest) in rows.items():
+        same = "same bits as default" if digest == rows["default"][1] else "other bits"
+        print(f"{branch:<12} {seconds * 1000:8.1f} ms  {seconds / rows['default'][0]:5.2f} x  {same}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -150,6 +182,7 @@ def main() -> None:
         stages(args.repeats)
     if not args.skip_step:
         step(args.steps)
+    gemm()
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -10,15 +10,17 @@ AVX2 CPU, `ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_
 - oneDNN off: oneDNN also picks kernels by instruction set. Needed: without it the two part at epoch 7.
 - one intra-op thread (the env variables and torch.set_num_threads): a reduction split over N threads adds in
   another order than over M. Needed: 2 threads vs 1 part at epoch 7 (and are 7x slower on these tiny matmuls).
-- MKL_CBWR=COMPATIBLE: MKL's conditional numerical reproducibility (one code path on every CPU). MKL is on the
-  path (dropping it changes the bits), but its AVX2 and AVX-512 paths agreed here; kept because MKL documents
-  that without it results may differ between processors.
+- MKL_CBWR=COMPATIBLE: MKL's conditional numerical reproducibility on its SSE2 branch, the one Intel documents as
+  giving the same results on every x86 CPU, Intel's and others' (the AVX2 branch only on Intel's). MKL is on the
+  path (dropping it changes the bits), but this machine cannot show another MKL path (MKL_ENABLE_INSTRUCTIONS left
+  every result the same), so it is kept on that documentation. It is the setting that costs most: ~2x per
+  transformer-size training step (benchmarks/exact_cost.py).
 - deterministic algorithms: no CPU op of this pipeline changed with it; kept so that an op without a
   deterministic implementation raises instead of silently varying (and for the GPU).
 - CUBLAS_WORKSPACE_CONFIG: required by deterministic cuBLAS on a GPU (bit-identical across runs on one GPU model;
   a GPU's results are not those of a CPU, see docs/registry.md).
-With all of them the two instruction sets and 1 or 3 threads give identical weights; without any, AVX2 and AVX-512
-part at epoch 7 (epoch 22: 0.03437 vs 0.03724). Cost: benchmarks/exact_cost.py.
+With all of them both instruction sets, with OMP_NUM_THREADS=3 asked for, give identical weights; without any, AVX2
+and AVX-512 part at epoch 7 (epoch 22: 0.03437 vs 0.03724).
 The variables override the caller's environment on purpose: the registry's outputs must not depend on it.
 `STARTED_ENV` keeps what the process was started with (tests hand it to the subprocesses they start).
 """
