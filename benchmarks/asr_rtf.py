@@ -1,6 +1,6 @@
 """ASR real-time factor (processing seconds per second of audio) of the `transcribe` stage's Whisper decoding.
 
-    .venv/bin/python benchmarks/asr_rtf.py [--utterances 16] [--batch 8]
+    .venv/bin/python benchmarks/asr_rtf.py [--utterances 16] [--batch 8] [--skip-large]
 
 1. The tiny random Whisper of the tests (d_model 32, 1+1 layers), through melt.pretrain.whisper: the same
    utterances one at a time vs in batches. A random model emits tokens up to `max_new_tokens`, so every
@@ -10,10 +10,13 @@
    real ones need the network); the measured encoder pass over a 30 s window and the measured decoder step
    are scaled by 32/2 (cost is linear in layers). Whisper always encodes a full 30 s window, so short
    utterances pay for the padding: the RTF is given for 5 s utterances, batch 1 and batched.
-Numbers are printed, never asserted; the machine's load average is printed beside them.
+Run with the stage's exact settings (melt/reproducible.py: one thread, portable kernels). Numbers are printed, never
+asserted; the machine's load average is printed beside them.
 """
 
 from __future__ import annotations
+
+from melt.reproducible import configure_torch  # first: the settings the `transcribe` stage runs with
 
 import argparse
 import os
@@ -97,10 +100,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--utterances", type=int, default=16)
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--skip-large", action="store_true")
     args = ap.parse_args()
+    configure_torch()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}")
     tiny_rtf(args.utterances, args.batch)
-    large_v3_extrapolated(args.batch)
+    if not args.skip_large:
+        large_v3_extrapolated(args.batch)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,10 @@ def reproduced(tmp_path_factory, worker_id) -> Path:
     return repo
 
 
+BUILD_TIMEOUT_S = 1800   # a full `dvc repro`: ~2 min on an idle 2-core machine, 10+ min on a heavily shared one
+
+
 def _build_reproduced(repo: Path) -> Path:
     copy_repo(repo)
-    run(["dvc", "repro"], repo)
+    run(["dvc", "repro"], repo, timeout=BUILD_TIMEOUT_S)
     return repo

@@ -44,12 +44,13 @@ def other_machine_env() -> dict:
 
 @pytest.mark.slow
 @pytest.mark.runs_first
+@pytest.mark.timeout(1200)   # one full pipeline: ~2 min idle, far more on a busy shared machine
 def test_a_fresh_copy_on_another_instruction_set_gives_identical_hashes(reproduced, tmp_path):
     """`reproduced` ran with this machine's own kernels; a fresh copy runs as on another CPU (without
     melt.reproducible, pretrain_text's loss curve parts at epoch 7 and everything downstream differs)."""
     env = other_machine_env()
     other = copy_repo(tmp_path / "other")
-    run(["dvc", "repro"], other, env=env)
+    run(["dvc", "repro"], other, env=env, timeout=1200)
     first, second = output_hashes(reproduced), output_hashes(other)
     assert set(first) == set(second)
     differing = sorted(k for k in first if first[k] != second[k])   # both stores started empty: annotate.json too
