@@ -6,8 +6,9 @@ Prompt-independent: a request is a record with `key`, `provider`, `sample` and a
 Pass 1 (`Engine.fill`) streams the requests; a request whose re-ask chain the store settles costs
 nothing, the others run as tasks bounded by `annotate.concurrency` (memory flat in the number of
 requests), each answer appended to the store as soon as it arrives (a kill loses only in-flight
-requests); an answer counts as received once an fsync covers it (`GroupCommit`). Pass 2 (`resolve`) reads each request's chain from the store alone, so the same store
-gives the same annotations, whatever happened during the run (timings, retries, concurrent runs).
+requests); an answer counts as received once an fsync covers it (`GroupCommit`). Pass 2 (`resolve`)
+reads each request's chain from the store alone, so the same store gives the same annotations,
+whatever happened during the run (timings, retries, hedges, concurrent runs).
 """
 
 from __future__ import annotations
