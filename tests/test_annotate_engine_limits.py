@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from annotate_helpers import make_prompts, read_annotations, run_annotate, server_params
+from annotate_helpers import read_annotations, run_annotate, server_params
 from llm_server import Faults, LLMServer, content_key
 from melt.annotate.endpoints import EndpointPool, EndpointState
 from melt.annotate.limits import Endpoint
@@ -29,6 +29,15 @@ def test_a_hung_request_is_hedged_and_the_store_holds_the_winners_answer(tmp_pat
         assert store.get(first["key"])["raw"] == LLMServer.answer_for(first["body"], "ok")
         assert len(store) == 3   # one record for the hedged key, whichever copy won
     assert [r["status"] for r in read_annotations(tmp_path / "out")] == ["ok"] * 3
+
+
+def test_a_hung_hedge_gets_a_hedge_of_its_own(tmp_path):
+    with LLMServer(Faults(script=["hang", "hang"], latency_s=0.02)) as srv:   # the request and its first hedge
+        params = server_params(srv, concurrency=1, hedge_floor_s=0.3, hedge_max_share=0.5, deadline_s=60)
+        out = run_annotate(tmp_path, params, n=2)
+        key = content_key(next(iter_prompts(tmp_path / "prompts"))["body"])
+        assert srv.outcomes["hang"] == 2 and srv.seen[key] == 3 and srv.answered[key] == 1
+    assert out["metrics"]["hedges"] == 2 and out["metrics"]["failed"] == 0
 
 
 def test_without_hedging_the_attempt_deadline_ends_a_hung_request(tmp_path):
@@ -124,7 +133,7 @@ def test_the_first_valid_answer_wins_and_the_loser_is_cancelled():
         return "valid" if hedge else "not json"
 
     async def go(valid):
-        hedger = Hedger(EngineLimits(hedge_floor_s=0.01, hedge_max_share=1.0))
+        hedger = Hedger(EngineLimits(hedge_floor_s=0.03, hedge_max_share=1.0))   # a second hedge would be at 0.06
         return await hedger.run(send, valid), hedger.hedges
 
     assert asyncio.run(go(lambda answer: answer == "valid")) == ("valid", 1) and cancelled == []

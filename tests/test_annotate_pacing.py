@@ -7,11 +7,13 @@ on a virtual clock. No timing bounds."""
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 
 import pytest
 
 from annotate_helpers import make_prompts, run_annotate, server_params
-from llm_server import Faults, LLMServer, content_key
+from llm_server import Faults, LLMServer
 from melt.annotate.backends import OpenAIBackend
 from melt.annotate.engine import Progress
 from melt.annotate.pacing import Pacer, TokenBucket, parse_duration
@@ -44,6 +46,8 @@ def test_a_transient_429_delays_only_its_own_request(tmp_path):
         throttled = [(t, key) for t, key, _ in srv.arrivals if srv.seen[key] == 2]
         assert len(throttled) == 2 and throttled[0][0] < start and throttled[1][0] >= end   # Retry-After honoured
         assert srv.arrivals_during_pauses() == 8    # every other prompt went on meanwhile
+        log = json.loads(urllib.request.urlopen(srv.base_url.removesuffix("/v1") + "/_arrivals").read())
+        assert [seed for _, seed in log] == [seed for _, _, seed in srv.arrivals] and len(log) == 13   # over HTTP too
 
 
 def _fill_with_backend(params, prompts_dir, store_dir):

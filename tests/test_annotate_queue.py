@@ -55,22 +55,6 @@ def workspace_run(repo: Path, seed: int) -> dict:
     return json.loads((repo / "metrics/annotate.json").read_text())
 
 
-def test_queued_experiments_pay_once_for_the_workspace(tmp_path):
-    with LLMServer() as srv:
-        repo = queued_repo(tmp_path, srv)
-        for seed in (1, 2):
-            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.annotators.llm.seed={seed}", "annotate"], repo)
-        status = run_queue(repo, ["seed1", "seed2"])
-        assert status.count("Success") == 2, status
-        assert srv.by_seed[1] == N and srv.by_seed[2] == N and srv.chat_requests == 2 * N   # each bought once
-        assert not (repo / "data/annotations").exists()   # never applied
-
-        for seed in (1, 2):
-            metrics = workspace_run(repo, seed)
-            assert metrics["requests_sent"] == 0 and metrics["cache_hits"] == N
-        assert srv.chat_requests == 2 * N   # 0 requests reached the server from the workspace
-
-
 def _exp_processes(name: str) -> list[int]:
     """Pids of the Python processes running `stages/annotate.py` that DVC started for experiment `name` (found by its
     environment). The `sh -c` wrapper DVC may start around it (some shells do not exec the last command) is left out."""
@@ -95,15 +79,18 @@ def _stored_answers(repo: Path, seed: int) -> int:
     return sum(p.read_bytes().count(marker) for p in (repo / "cache/llm-store").glob("*.jsonl"))
 
 
-def test_a_queued_run_killed_mid_annotate_loses_nothing_it_was_answered(tmp_path):
-    """seed 3 is answered 6 times, then its requests hang; its annotate process is killed with SIGKILL once the 6
-    answers are in the store. The workspace then sends exactly the 9 requests never answered, and seed 4's
-    experiment (run beside it) costs it nothing."""
+def test_queued_runs_pay_once_and_a_killed_one_loses_nothing_it_was_answered(tmp_path):
+    """One queue of four experiments (`-j 2`; one queue start, one copy of the repository: the workers' start-up
+    is most of the cost). seed 1 and 2: each bought once, never applied; the workspace then runs both params
+    sets for 0 requests. seed 3 is answered 6 times, then its requests hang; its annotate process is killed with
+    SIGKILL once the 6 answers are in the store. The workspace then sends exactly the 9 requests never
+    answered, and seed 4's experiment (run beside it) costs it nothing."""
     answered_before_kill = 6
     with LLMServer(Faults(hold_seed=3, hold_after=answered_before_kill)) as srv:
         repo = queued_repo(tmp_path, srv)
-        for seed in (3, 4):
-            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.annotators.llm.seed={seed}", "annotate"], repo)
+        for seed in (1, 2, 3, 4):
+            run(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"annotate.annotators.llm.seed={seed}",
+                 "annotate"], repo)
         killed = []
 
         def kill_when_answered():
@@ -113,16 +100,22 @@ def test_a_queued_run_killed_mid_annotate_loses_nothing_it_was_answered(tmp_path
                     os.kill(pid, signal.SIGKILL)
                 killed.extend(pids)
 
-        status = run_queue(repo, ["seed3", "seed4"], on_tick=kill_when_answered)
+        status = run_queue(repo, ["seed1", "seed2", "seed3", "seed4"], on_tick=kill_when_answered, timeout_s=480)
+        line = {name: next(row for row in status.splitlines() if name in row) for name in ("seed1", "seed2", "seed3",
+                                                                                           "seed4")}
         assert len(killed) == 1, status
-        assert "Failed" in next(line for line in status.splitlines() if "seed3" in line), status
-        assert "Success" in next(line for line in status.splitlines() if "seed4" in line), status
+        assert "Failed" in line["seed3"] and all("Success" in line[n] for n in ("seed1", "seed2", "seed4")), status
+        assert srv.by_seed[1] == N and srv.by_seed[2] == N and srv.by_seed[4] == N   # each bought once
+        assert not (repo / "data/annotations").exists()   # never applied
         stored = _stored_answers(repo, 3)
         assert stored == answered_before_kill == srv.answered_by_seed[3]
         srv.faults.hold_seed = None   # the server answers everything from now on
         before = srv.chat_requests
 
-        assert workspace_run(repo, 4)["requests_sent"] == 0
+        for seed in (1, 2, 4):
+            metrics = workspace_run(repo, seed)
+            assert metrics["requests_sent"] == 0 and metrics["cache_hits"] == N
+        assert srv.chat_requests == before   # 0 requests reached the server from the workspace
         metrics = workspace_run(repo, 3)
         assert srv.chat_requests - before == N - stored == metrics["requests_sent"]   # exactly the unanswered
         assert metrics["cache_hits"] == stored

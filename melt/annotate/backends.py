@@ -211,7 +211,7 @@ class OpenAIBackend:
             count["primary"] = ep
         outcome = "neutral"
         try:
-            await ep.pacer.acquire(tokens)
+            await ep.pacer.acquire(tokens, hedge)
             try:
                 count["sent"] += 1
                 ep.sent += 1
@@ -250,7 +250,7 @@ class OpenAIBackend:
                 content = resp.choices[0].message.content if resp.choices else None
                 return Reply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0, 1)
             finally:
-                await ep.pacer.release()
+                await ep.pacer.release(hedge)
         finally:
             self.pool.done(ep, outcome)
 

@@ -6,8 +6,9 @@ Prompt-independent: a request is a record with `key`, `provider`, `sample` and a
 Pass 1 (`Engine.fill`) streams the requests; a request whose re-ask chain the store settles costs
 nothing, the others run as tasks bounded by `annotate.concurrency` (memory flat in the number of
 requests), each answer appended to the store as soon as it arrives (a kill loses only in-flight
-requests); an answer counts as received once an fsync covers it (`GroupCommit`). Pass 2 (`resolve`) reads each request's chain from the store alone, so the same store
-gives the same annotations, whatever happened during the run (timings, retries, concurrent runs).
+requests); an answer counts as received once an fsync covers it (`GroupCommit`). Pass 2 (`resolve`)
+reads each request's chain from the store alone, so the same store gives the same annotations,
+whatever happened during the run (timings, retries, hedges, concurrent runs).
 """
 
 from __future__ import annotations
@@ -108,6 +109,18 @@ class Progress:
         self.bar.close()
 
 
+class Slot:
+    """A prompt's place among the `concurrency` ones, freed once."""
+
+    def __init__(self, sem: asyncio.Semaphore):
+        self.sem, self.held = sem, True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self.sem.release()
+
+
 class Engine:
     def __init__(self, backend, store: AnswerStore, params: AnnotateParams, progress: Progress,
                  check: Check = check_answer):
@@ -121,9 +134,12 @@ class Engine:
         if hasattr(backend, "valid"):   # hedged copies race for a valid answer, not just any answer
             backend.valid = lambda raw: check(raw).label is not None
 
-    async def _answer(self, prompt: dict, attempt: int, key: str, body: dict) -> None:
-        """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is stored at once."""
+    async def _answer(self, prompt: dict, attempt: int, key: str, body: dict, slot: "Slot") -> None:
+        """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is stored at once.
+        The prompt's slot of `concurrency` is freed when it asks nothing more; its answers count as received
+        once an fsync covers them (meanwhile other prompts are sent)."""
         st = self.stats
+        received = concurrent = 0
         while True:
             rec = self.store.get(key)   # another run may have stored it since this prompt was queued
             if rec is None:
@@ -132,7 +148,7 @@ class Engine:
                 except RetriesExhausted as err:
                     st.requests_sent += err.attempts
                     st.failures[prompt["key"]] = str(err)
-                    return
+                    break
                 st.requests_sent += reply.attempts
                 st.hedges += getattr(reply, "hedges", 0)
                 st.prompt_tokens += reply.prompt_tokens
@@ -140,24 +156,28 @@ class Engine:
                 st.cost_usd += cost_of(self.params, body["model"], reply.prompt_tokens, reply.completion_tokens)
                 mine = store_record(self.backend.name, body["model"], reply)
                 rec = self.store.put(key, mine)   # the canonical record: another run's, if it stored first
-                await self.commit.stored()        # acknowledged only once on disk
-                st.answers_received += 1
-                st.answers_concurrent += rec != mine
+                received += 1
+                concurrent += rec != mine
             if self.check(rec["raw"]).label is not None or attempt >= self.params.max_invalid_retries:
-                return
+                break
             attempt += 1
             st.reasks += 1
             key, body = with_seed(prompt, attempt)
+        slot.free()
+        if received:
+            await self.commit.stored()   # acknowledged only once on disk
+            st.answers_received += received
+            st.answers_concurrent += concurrent
 
     async def fill(self, prompts: Iterable[dict]) -> Stats:
         sem = asyncio.Semaphore(total_concurrency(self.params))
         pending: set[asyncio.Task] = set()
         fatal: list[BaseException] = []
 
-        def done(task: asyncio.Task) -> None:
+        def done(task: asyncio.Task, slot: Slot) -> None:
             pending.discard(task)
             self.active -= 1
-            sem.release()
+            slot.free()   # (already freed unless the task failed)
             self.progress.update(self.stats)
             if not task.cancelled() and task.exception() is not None:
                 fatal.append(task.exception())
@@ -174,9 +194,10 @@ class Engine:
                 sem.release()
                 break
             self.active += 1
-            task = asyncio.create_task(self._answer(prompt, *needed))
+            slot = Slot(sem)
+            task = asyncio.create_task(self._answer(prompt, *needed, slot))
             pending.add(task)
-            task.add_done_callback(done)
+            task.add_done_callback(lambda t, slot=slot: done(t, slot))
         if fatal:
             for task in list(pending):
                 task.cancel()

@@ -1,5 +1,6 @@
 """Hedged requests ("The Tail at Scale"): a request outstanding longer than a high percentile of recent
-latencies gets one duplicate; the first valid answer wins and the other copy is cancelled.
+latencies gets one duplicate (and, if both are still outstanding one more delay later, a second); the first
+valid answer wins and the other copies are cancelled.
 
 Both copies carry the same body, hence the same key: the answer stored is the same whichever wins. Hedges
 are capped at `hedge_max_share` of the requests sent (plus one, so that a run's first hang can be hedged).
@@ -14,6 +15,7 @@ from typing import Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
 MIN_SAMPLES = 20   # below this many latencies the floor alone decides
+MAX_COPIES = 3     # the request and at most two hedges, one per hedge delay
 
 
 class Hedger:
@@ -54,12 +56,15 @@ class Hedger:
                 wire = asyncio.ensure_future(on_wire.wait())
                 await asyncio.wait([copies[0], wire], return_when=asyncio.FIRST_COMPLETED)
                 wire.cancel()
-                if not copies[0].done():
+                while not copies[0].done() and len(copies) < MAX_COPIES:
                     done, _ = await asyncio.wait(copies, timeout=self.delay())
-                    if not done and self._may_hedge():
-                        self.hedges += 1
-                        self.sent += 1
-                        copies.append(asyncio.ensure_future(send(asyncio.Event(), True)))
+                    if done or not self._may_hedge():
+                        break
+                    # outstanding too long: one more copy (a hedge that is itself stuck gets its own, so that
+                    # two hung copies do not wait out the deadline)
+                    self.hedges += 1
+                    self.sent += 1
+                    copies.append(asyncio.ensure_future(send(asyncio.Event(), True)))
             errors: dict[int, BaseException] = {}
             answers: list[T] = []
             pending = set(copies)

@@ -185,19 +185,24 @@ class Pacer:
     def rate_rps(self) -> float | None:
         return self.requests.per_s
 
-    async def acquire(self, tokens: float) -> None:
+    async def acquire(self, tokens: float, hedge: bool = False) -> None:
+        """Wait until a request may go: the gate, the in-flight limit (a hedge copy is not counted: its request
+        is already in), the buckets (a hedge copy is counted: the provider counts it)."""
         await self.gate.wait()
-        await self.inflight.acquire()
+        if not hedge:
+            await self.inflight.acquire()
         try:
             await self.requests.acquire(1)
             await self.tokens.acquire(tokens)
             await self.gate.wait()   # the gate may have closed while this request waited for a bucket
         except BaseException:
-            await self.inflight.release()
+            if not hedge:
+                await self.inflight.release()
             raise
 
-    async def release(self) -> None:
-        await self.inflight.release()
+    async def release(self, hedge: bool = False) -> None:
+        if not hedge:
+            await self.inflight.release()
 
     async def observe(self, status: int | None, headers, sent_at: float | None = None) -> None:
         """A response (status None: no response, e.g. a timeout) to a request sent at `sent_at`: what it says
