@@ -1,21 +1,21 @@
-"""Throughput of the annotation engine against the loopback OpenAI-compatible server (tests/llm_server.py).
+"""Throughput of the annotation engine under real-world limits, driven through `melt-annotate` (the CLI).
 
-    .venv/bin/python benchmarks/annotate_throughput.py [--requests 2000] [--naive 50] [--cached 10000]
+    .venv/bin/python benchmarks/annotate_throughput.py [--requests 2000] [--only clean,hang,...]
 
-The server runs in its own process (200 ms latency, 3,000 RPM as a one-second token bucket).
-Each engine run is a fresh child process with its own answer store, so its peak RSS is its own.
-Prints, in one run: a naive sequential `openai` loop, the engine without faults, with 5% 429 + 2%
-500 + 1% malformed (429s carrying Retry-After, then retry-after-ms; every 429 pauses the whole run
-for that long, as a provider's account-wide limit asks), a client whose rpm is set above the
-server's (every 429 comes from the server's own bucket), and a fully cached re-run of --cached
-requests (store lookups, the snapshot's import check and its rewrite included).
-The limit is min(rpm/60, concurrency/latency) = 50 req/s.
+Each loopback server (tests/llm_server.py) runs in its own process: 200 ms latency, a limit of 50 req/s (a
+3,000 RPM bucket of one second, 429 + retry-after-ms above it), the engine at concurrency 32 and rpm 3000
+(so the limit is min(rpm/60, concurrency/latency) = 50 req/s per endpoint). Every scenario is a fresh
+`python -m melt.annotate.cli` run with its own store; its rate is prompts / the run's own seconds (the CLI's
+summary: reading, answering, writing; Python's start-up excluded), printed as a ratio to the limit, with the
+prompts left without an answer (must be 0) and what the server saw. Then, in the same run: the group-commit
+fsync's cost (a fill without latency or limit, fsync on / off) and a fully cached re-run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,11 +24,25 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
 LATENCY, RPM, CONCURRENCY = 0.2, 3000, 32
 LIMIT = min(RPM / 60, CONCURRENCY / LATENCY)
-FAULTS = {"p429": 0.05, "p500": 0.02, "p_malformed": 0.01}
+FAULTS = {"p429": 0.05, "p500": 0.02, "p_malformed": 0.01, "retry_after": "s", "retry_after_value": 1.0}
+
+# name → (faults of endpoint 1, faults of endpoint 2 or None, extra CLI options, target, what the target is)
+SCENARIOS = {
+    "clean": ({}, None, [], 0.95, "of the limit"),
+    "faults": (FAULTS, None, ["--response-format", "json_object"], 0.90,
+               "of the limit (5 % 429 Retry-After: 1, 2 % 500, 1 % malformed JSON re-asked)"),
+    "client2x": ({"ratelimit_headers": True}, None, ["--rpm", str(2 * RPM)], 0.95,
+                 "of the server's limit, client rpm 6000 vs 3000, x-ratelimit headers"),
+    "client2x_noheaders": ({}, None, ["--rpm", str(2 * RPM)], 0.95,
+                           "of the server's limit, client rpm 6000 vs 3000, no headers (AIMD on the 429 share)"),
+    "hang": ({"p_hang": 0.01}, None, ["--timeout", "30", "--deadline", "30"], 0.85,
+             "of the limit, 1 % of requests never answered (timeout 30 s)"),
+    "slow": ({"p_slow": 0.05, "slow_factor": 10}, None, [], 0.90, "of the limit, 5 % of answers 10 x slower"),
+    "two": ({}, {}, [], 1.90, "x one endpoint's limit, two endpoints of 50 req/s"),
+    "one_dead": ({}, {"dead": True}, [], 0.90, "x one endpoint's limit, one of two endpoints dead (503)"),
+}
 
 
 def post(base: str, path: str, obj: dict) -> dict:
@@ -41,120 +55,89 @@ def get(base: str, path: str) -> dict:
     return json.loads(urllib.request.urlopen(base.removesuffix("/v1") + path).read())
 
 
-def make_prompts(root: Path, n: int, base_url: str) -> Path:
-    import pandas as pd
-
-    from melt.annotate.params import PromptsParams
-    from melt.annotate.requests import write_annotator_prompts as write_prompts   # one annotator (issue 15)
-
-    prepared = root / "prepared"
-    prepared.mkdir(parents=True)
-    rows = [{"dialogue_id": i // 20, "utterance_id": i % 20, "Speaker": f"speaker{i % 7}", "Season": 1, "Episode": 1,
-             "Utterance": f"Line {i}: well, I did not expect to see you here today!"} for i in range(n)]
-    pd.DataFrame(rows).to_csv(prepared / "train.csv", index=False)
-    for split in ("dev", "test"):
-        pd.DataFrame(columns=list(rows[0])).to_csv(prepared / f"{split}.csv", index=False)
-    write_prompts(prepared, root / "prompts", PromptsParams(), engine_params(base_url), templates_dir=ROOT / "prompts")
-    return root / "prompts"
+def start_server() -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests/llm_server.py")], stdout=subprocess.PIPE, text=True,
+                            env=env)
+    return proc, proc.stdout.readline().strip()
 
 
-def engine_params(base_url: str, **kw):
-    from melt.annotate.params import AnnotatorSettings as AnnotateParams   # one annotator's settings (issue 15)
-    return AnnotateParams(**{"backend": "openai", "base_url": base_url, "concurrency": CONCURRENCY, "rpm": RPM,
-                             "tpm": 10_000_000, "timeout_s": 10, "max_retries": 8, "backoff_max_s": 30.0, **kw})
+def write_prompts(path: Path, n: int) -> None:
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": i, "prompt": f"speaker{i % 7} at s1e1 said: Line {i}: well, I did not "
+                                                  "expect to see you here today!"}) + "\n")
 
 
-def child(args) -> None:
-    """One engine run (in a fresh process): prints its metrics, elapsed time and peak RSS as JSON."""
-    from melt.annotate.run import annotate_single as annotate   # one annotator (issue 15)
-    work = Path(args.work)
-    params = engine_params(args.base_url, store=str(work / args.cache / "store"), **json.loads(args.params))
-    started = time.perf_counter()
-    out = annotate(params, work / "prompts", work / "out", work / args.cache / "snapshot", work / "report.json",
-                   work / "metrics.json", progress=False)
-    elapsed = time.perf_counter() - started
-    m = {**out["metrics"], "status_ok": out["report"]["status"]["ok"]}
-    # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into ru_maxrss across exec.
-    hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    print(json.dumps({"elapsed": elapsed, "metrics": m, "peak_rss_mb": hwm_kb / 1024}))
+def cli(prompts: Path, out: Path, store: Path, urls: list[str], *extra: str) -> dict:
+    cmd = [sys.executable, "-m", "melt.annotate.cli", "--input", str(prompts), "--output", str(out),
+           "--model", "gpt-4o-2024-08-06", "--store", str(store), "--concurrency", str(CONCURRENCY), "--rpm", str(RPM),
+           "--tpm", "100000000", "--no-progress", *[a for u in urls for a in ("--base-url", u)], *extra]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if done.returncode not in (0, 1):
+        raise RuntimeError(done.stderr)
+    return json.loads(done.stderr.strip().splitlines()[-1])
 
 
-def run_engine(base_url: str, work: Path, cache: str, **params) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", "--base-url", base_url, "--work", str(work),
-                          "--cache", cache, "--params", json.dumps(params)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def lost(out: Path) -> int:
+    return sum(1 for line in open(out) if json.loads(line)["error"] is not None)
 
 
-def naive(base_url: str, prompts: Path, n: int) -> float:
-    import openai
-    client = openai.OpenAI(api_key="no-key", base_url=base_url)
-    bodies = [json.loads(line)["body"] for line, _ in zip(open(prompts / "train.jsonl"), range(n))]
-    started = time.perf_counter()
-    for body in bodies:
-        client.chat.completions.create(**body)
-    return n / (time.perf_counter() - started)
-
-
-def scenario(base: str, tmp: Path, n: int, i: int, name: str, faults: dict, client: dict) -> None:
-    post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM, "seed": i, **faults})
-    r = run_engine(base, tmp / "main", f"cache{i}", **client)
-    s, m = get(base, "/_stats"), r["metrics"]
-    rate = n / r["elapsed"]
-    lost = n - m["status_ok"]
-    print(f"{name}: {rate:6.2f} req/s = {rate / LIMIT:.3f} of limit; server requests {s['chat_requests']} "
-          f"= {s['chat_requests'] / n:.3f} x unique; outcomes {s['outcomes']}; "
-          f"prompts without a valid answer {lost}; peak RSS {r['peak_rss_mb']:.0f} MB")
+def scenario(name: str, bases: list[str], tmp: Path, prompts: Path, n: int, seed: int) -> dict:
+    faults1, faults2, extra, target, what = SCENARIOS[name]
+    urls = [bases[0]] if faults2 is None else bases
+    for base, faults in zip(urls, (faults1, faults2)):
+        post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM, "seed": seed, **faults})
+    summary = cli(prompts, tmp / f"{name}.jsonl", tmp / f"store-{name}", urls, *extra)
+    stats = [get(base, "/_stats") for base in urls]
+    sent = sum(s["chat_requests"] for s in stats)
+    throttled = sum(s["outcomes"].get("429", 0) + s["outcomes"].get("rate_limited", 0) for s in stats)
+    ratio = n / summary["seconds"] / LIMIT
+    missing = lost(tmp / f"{name}.jsonl")
+    print(f"{name:20s} {ratio:6.3f} {what} (target >= {target}); lost {missing}; {sent / n:.3f} requests per prompt, "
+          f"429 {throttled / sent:.1%}, hedges {summary['hedges']}, re-asks {summary['reasks']}; per endpoint "
+          f"{[s['outcomes'] for s in stats]}", flush=True)
+    return {"ratio": ratio, "lost": missing, "share_429": throttled / sent}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
-    ap.add_argument("--naive", type=int, default=50)
-    ap.add_argument("--cached", type=int, default=10_000)
-    ap.add_argument("--child", action="store_true")
-    ap.add_argument("--base-url"), ap.add_argument("--work"), ap.add_argument("--cache"), ap.add_argument("--params")
+    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenario names")
+    ap.add_argument("--fill", type=int, default=2000, help="prompts of the fsync on/off fill")
     args = ap.parse_args()
-    if args.child:
-        return child(args)
-
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests/llm_server.py")], stdout=subprocess.PIPE, text=True)
-    base = server.stdout.readline().strip()
+    servers = [start_server(), start_server()]
+    bases = [base for _, base in servers]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            (tmp / "main").mkdir()
-            make_prompts(tmp / "main", args.requests, base)
-            print(f"limit: min(rpm/60, concurrency/latency) = min({RPM / 60:.0f}, {CONCURRENCY / LATENCY:.0f}) "
-                  f"= {LIMIT:.0f} req/s; {args.requests} unique prompts")
+            prompts = tmp / "prompts.jsonl"
+            write_prompts(prompts, args.requests)
+            print(f"limit per endpoint: min(rpm/60, concurrency/latency) = min({RPM / 60:.0f}, "
+                  f"{CONCURRENCY / LATENCY:.0f}) = {LIMIT:.0f} req/s; {args.requests} unique prompts")
+            for i, name in enumerate(args.only.split(",")):
+                scenario(name, bases, tmp, prompts, args.requests, i)
 
-            post(base, "/_config", {"latency_s": LATENCY, "rpm": RPM})
-            rate = naive(base, tmp / "main/prompts", args.naive)
-            print(f"naive sequential openai loop ({args.naive} requests): {rate:6.2f} req/s = {rate / LIMIT:.2f} of limit")
-
-            scenarios = [("engine, no faults", {}, {}),
-                         ("engine, 5% 429 (Retry-After: 1) + 2% 500 + 1% malformed", {**FAULTS, "retry_after": "s"}, {}),
-                         ("engine, 5% 429 (retry-after-ms: 250) + 2% 500 + 1% malformed",
-                          {**FAULTS, "retry_after": "ms", "retry_after_value": 0.25}, {})]
-            for i, (name, faults, client) in enumerate(scenarios):
-                scenario(base, tmp, args.requests, i, name, faults, client)
-
-            (tmp / "big").mkdir()
-            make_prompts(tmp / "big", args.cached, base)
-            post(base, "/_config", {"latency_s": 0.0})
-            r = run_engine(base, tmp / "big", "cache", concurrency=64, rpm=1_000_000)
-            print(f"fill {args.cached} (no latency, no limit): {r['elapsed']:.1f} s, "
-                  f"{args.cached / r['elapsed']:.0f} req/s, peak RSS {r['peak_rss_mb']:.0f} MB")
-            post(base, "/_config", {"latency_s": 0.0})
-            r = run_engine(base, tmp / "big", "cache")
-            s = get(base, "/_stats")
-            print(f"fully cached re-run of {args.cached}: {r['elapsed']:.2f} s, server requests {s['chat_requests']}, "
-                  f"cache hits {r['metrics']['cache_hits']}, peak RSS {r['peak_rss_mb']:.0f} MB")
-            # last, so that its storm of 429s cannot weigh on the other measurements
-            scenario(base, tmp, args.requests, len(scenarios),
-                     "engine with rpm 6000 against the server's 3000 (429s from its bucket)", {}, {"rpm": 2 * RPM})
+            fill = tmp / "fill.jsonl"
+            write_prompts(fill, args.fill)
+            post(bases[0], "/_config", {"latency_s": 0.0})
+            rates = {}
+            for every in ("0", "64", "0", "64"):   # interleaved: the machine's load weighs on both alike
+                s = cli(fill, tmp / "fill-out.jsonl", tmp / f"store-fill-{every}-{time.monotonic_ns()}", bases[:1],
+                        "--rpm", "1000000", "--concurrency", "64", "--fsync-every", every)
+                rates.setdefault(every, []).append(args.fill / s["seconds"])
+            on, off = max(rates["64"]), max(rates["0"])
+            print(f"fill {args.fill} without latency or limit: fsync every 64 answers {on:.0f} req/s, no fsync "
+                  f"{off:.0f} req/s: group commit at {on / off:.2f} of off (best of 2 each)")
+            started = time.perf_counter()
+            s = cli(prompts, tmp / "cached.jsonl", tmp / "store-clean", bases[:1])
+            print(f"fully cached re-run of {args.requests}: {s['seconds']:.2f} s in the CLI "
+                  f"({time.perf_counter() - started:.2f} s with Python's start-up), requests sent {s['requests_sent']}, "
+                  f"from the store {s['answered_from_store']}")
     finally:
-        server.terminate()
-        server.wait()
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait()
 
 
 if __name__ == "__main__":

@@ -1,17 +1,26 @@
 """The same bits from torch on any CPU: import this module before torch (every stage script that runs torch, the
 test suite's conftest, and each Ray worker through melt.compute), then call `configure_torch()`.
 
-Why each setting (measured in benchmarks/exact_cost.py and tests/test_reproducible.py):
-- ATEN_CPU_CAPABILITY=default: ATen picks its vectorised kernels by the CPU's instruction set (AVX2, AVX-512, ...),
-  and sums in a different order in each; `default` is the same scalar-order kernel set on every x86 CPU.
-- MKL_CBWR=COMPATIBLE: MKL's conditional numerical reproducibility; without it MKL's BLAS also picks code paths
-  by instruction set.
-- one intra-op thread: a reduction split over N threads adds in another order than over M.
-- oneDNN off, deterministic algorithms on: oneDNN picks kernels by ISA too; the deterministic flag makes torch
-  raise on an op that has no deterministic implementation instead of silently varying.
+What each setting does, and what dropping it alone did to `pretrain_text` (the demo's transformer training: 30
+epochs; the loss curve and the weights' sha256 compared between this machine's AVX-512 kernels and a simulated
+AVX2 CPU, `ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2`; docs/registry.md):
+- ATEN_CPU_CAPABILITY=default: ATen picks its vectorised kernels by the CPU's instruction set and sums in another
+  order in each; `default` is the same kernel set on every x86-64 CPU. Needed: without it AVX2 and AVX-512 runs
+  part at epoch 7 (loss at epoch 22: 0.03514 vs 0.03702).
+- oneDNN off: oneDNN also picks kernels by instruction set. Needed: without it the two part at epoch 7.
+- one intra-op thread (the env variables and torch.set_num_threads): a reduction split over N threads adds in
+  another order than over M. Needed: 2 threads vs 1 part at epoch 7 (and are 7x slower on these tiny matmuls).
+- MKL_CBWR=COMPATIBLE: MKL's conditional numerical reproducibility (one code path on every CPU). MKL is on the
+  path (dropping it changes the bits), but its AVX2 and AVX-512 paths agreed here; kept because MKL documents
+  that without it results may differ between processors.
+- deterministic algorithms: no CPU op of this pipeline changed with it; kept so that an op without a
+  deterministic implementation raises instead of silently varying (and for the GPU).
 - CUBLAS_WORKSPACE_CONFIG: required by deterministic cuBLAS on a GPU (bit-identical across runs on one GPU model;
   a GPU's results are not those of a CPU, see docs/registry.md).
+With all of them the two instruction sets and 1 or 3 threads give identical weights; without any, AVX2 and AVX-512
+part at epoch 7 (epoch 22: 0.03437 vs 0.03724). Cost: benchmarks/exact_cost.py.
 The variables override the caller's environment on purpose: the registry's outputs must not depend on it.
+`STARTED_ENV` keeps what the process was started with (tests hand it to the subprocesses they start).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ EXACT_ENV: dict[str, str] = {
     "MKL_NUM_THREADS": "1",
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
 }
+STARTED_ENV: dict[str, str | None] = {key: os.environ.get(key) for key in EXACT_ENV}
 
 
 def apply_env() -> None:

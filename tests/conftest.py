@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from melt.reproducible import EXACT_ENV, STARTED_ENV, configure_torch  # first: sets the exact settings before numpy and torch load
+
 import csv
 import os
 import shutil
@@ -13,6 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from filelock import FileLock
+
+configure_torch()   # in-process tests (training, embeddings) get the same bits as the stage scripts
 
 REPO = Path(__file__).resolve().parents[1]
 MELD_COLUMNS = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
@@ -78,8 +82,12 @@ def tiny_corpus(tmp_path: Path) -> Path:
 
 
 def run_env() -> dict:
-    """Environment for subprocesses: this venv first on PATH, no analytics, a git identity."""
-    env = dict(os.environ)
+    """Environment for subprocesses: the one the run started with (not melt.reproducible's settings: every stage
+    script applies them itself, as on a user's machine), this venv first on PATH, no analytics, a git identity."""
+    env = {k: v for k, v in os.environ.items() if k not in EXACT_ENV}
+    for key, value in STARTED_ENV.items():
+        if value is not None:
+            env[key] = value
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
                GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
@@ -111,7 +119,7 @@ def copy_repo(dest: Path) -> Path:
 
 def pytest_collection_modifyitems(config, items):
     """Order for the two xdist workers: the longest test first (it builds the shared `reproduced` repository,
-    then runs two more full pipelines), then the tests that do not need that repository, then those that do
+    then runs one more full pipeline), then the tests that do not need that repository, then those that do
     (by then it is built, so no worker idles waiting for it)."""
     def rank(item) -> int:
         if item.get_closest_marker("runs_first"):

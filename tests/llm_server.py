@@ -4,8 +4,11 @@ Chat completions answer in the MELT JSON structure (the context names the reques
 test can tell whose answer a store holds). Faults are injected by probability (seeded) or by a
 script applied to the next requests in order: 429 (+ Retry-After or retry-after-ms), 408, 409, 500,
 `500-noretry` / `400-retry` (with `x-should-retry: false` / `true`), timeout (the answer comes after
-the client gave up), malformed JSON, out-of-set label, and 400/401/404. An optional token bucket of
-one second enforces an RPM limit with 429s, like a real provider.
+the client gave up), `hang` (never answered), `slow` (`slow_factor` × the latency), malformed JSON,
+out-of-set label, and 400/401/404; `dead` answers every request 503 at once (a server that is down). An
+optional token bucket of one second enforces an RPM limit (`rpm`, or `rps` per second) with 429s, like a
+real provider; `ratelimit_headers` adds OpenAI's `x-ratelimit-limit/remaining/reset-requests` headers
+(per minute, the bucket's state) to every answer and 429.
 A line saying "answer <Word>" is obeyed (a prompt-injectable model). An `input_audio` part (issue 15) is
 decoded (base64 → WAV/MP3; anything but 16 kHz mono 16-bit is refused with a 400) and answered from the sound:
 RMS level above LOUD_DBFS → Anger, else Sadness; `audio_log` records each such request's parts, bytes and level.
@@ -70,6 +73,16 @@ class Faults:
     hold_429_inflight: int = 0      # an injected 429 waits until this many requests are in flight
     hold_seed: int | None = None    # requests with this seed beyond `hold_after` answers are never answered
     hold_after: int = 0
+    p_hang: float = 0.0             # never answered (until the server stops or is reset)
+    p_slow: float = 0.0             # answered after slow_factor × latency_s
+    slow_factor: float = 10.0
+    dead: bool = False              # every request: 503 at once
+    rps: float | None = None        # the RPM bucket given per second (rpm = 60 × rps)
+    ratelimit_headers: bool = False
+
+    def __post_init__(self):
+        if self.rps is not None:
+            self.rpm = 60 * self.rps
 
 
 def content_key(body: dict) -> str:
@@ -145,6 +158,7 @@ class LLMServer:
             Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
             Route("/_config", self.configure, methods=["POST"]),   # for a server in another process
             Route("/_stats", self.stats, methods=["GET"]),
+            Route("/_arrivals", self.arrivals_log, methods=["GET"]),
         ])
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -194,20 +208,26 @@ class LLMServer:
             return sum(1 for t in self._answer_times for start, end in self.pauses if start < t < end)
 
     # ---- behaviour ---------------------------------------------------------------------------
-    def _take_token(self) -> float:
-        """0 if a request may pass the RPM bucket, else seconds until a token is available."""
+    def _take_token(self) -> tuple[float, dict]:
+        """(0 if a request may pass the RPM bucket, else seconds until a token is available; the ratelimit
+        headers of the bucket's state, if the server sends them)."""
         rpm = self.faults.rpm
         if not rpm:
-            return 0.0
+            return 0.0, {}
         rate = rpm / 60
         with self.lock:
             now = time.monotonic()
             self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
             self._refilled = now
+            wait = 0.0
             if self._tokens >= 1:
                 self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / rate
+            else:
+                wait = (1 - self._tokens) / rate
+            headers = {} if not self.faults.ratelimit_headers else {
+                "x-ratelimit-limit-requests": str(int(rpm)), "x-ratelimit-remaining-requests": str(int(self._tokens)),
+                "x-ratelimit-reset-requests": f"{math.ceil((rate - self._tokens) / rate * 1000)}ms"}
+            return wait, headers
 
     def _pick_fault(self) -> str:
         f = self.faults
@@ -216,7 +236,8 @@ class LLMServer:
                 return f.script.pop(0)
             r = self.rng.random()
         for name, p in (("429", f.p429), ("500", f.p500), ("malformed", f.p_malformed),
-                        ("timeout", f.p_timeout), ("out_of_set", f.p_out_of_set)):
+                        ("timeout", f.p_timeout), ("out_of_set", f.p_out_of_set), ("hang", f.p_hang),
+                        ("slow", f.p_slow)):
             if r < p:
                 return name
             r -= p
@@ -295,13 +316,20 @@ class LLMServer:
             if held:
                 await self._hold()
                 return self._error(503, "held by the test server")
-        wait = self._take_token()
+        if f.dead:
+            self._count("dead")
+            return self._error(503, "Service unavailable (dead endpoint)")
+        wait, limit_headers = self._take_token()
         if wait:
             self._count("rate_limited")
             return self._error(429, "Rate limit reached (rpm)", code="rate_limit_exceeded",
-                               headers={"retry-after-ms": str(math.ceil(wait * 1000)), "retry-after": str(math.ceil(wait))})
+                               headers={"retry-after-ms": str(math.ceil(wait * 1000)), "retry-after": str(math.ceil(wait)),
+                                        **limit_headers})
         fault = self._pick_fault()
         self._count(fault)
+        if fault == "hang":
+            await self._hold()
+            return self._error(503, "held by the test server")
         if fault == "429":
             headers = {"s": {"retry-after": str(math.ceil(f.retry_after_value))},
                        "ms": {"retry-after-ms": str(int(f.retry_after_value * 1000))}, "none": {}}[f.retry_after]
@@ -316,14 +344,14 @@ class LLMServer:
                     "408": "Request timeout", "409": "Lock timeout", "400-retry": "Invalid parameter (retry me)"}
             headers = {"x-should-retry": "true"} if fault == "400-retry" else None
             return self._error(int(fault[:3]), msgs[fault], headers=headers)
-        await asyncio.sleep(f.timeout_sleep_s if fault == "timeout" else f.latency_s)
+        await asyncio.sleep({"timeout": f.timeout_sleep_s, "slow": f.slow_factor * f.latency_s}.get(fault, f.latency_s))
         if fault in ("500", "500-noretry"):
             headers = {"x-should-retry": "false"} if fault == "500-noretry" else None
             return self._error(500, "The server had an error", headers=headers)
         with self.lock:
             self.answered[key] += 1
             self._answer_times.append(time.monotonic())
-        return JSONResponse(self.completion(body, fault))
+        return JSONResponse(self.completion(body, fault), headers=limit_headers)
 
     def _log_audio(self, body: dict, key: str) -> None:
         parts = audio_parts(body)
@@ -352,6 +380,11 @@ class LLMServer:
     async def configure(self, request: Request) -> Response:
         self.reset(Faults(**(await request.json())))
         return JSONResponse({"ok": True})
+
+    async def arrivals_log(self, request: Request) -> Response:
+        """Every chat request's arrival: [server monotonic seconds, seed], in arrival order."""
+        with self.lock:
+            return JSONResponse([[t, seed] for t, _, seed in self.arrivals])
 
     async def stats(self, request: Request) -> Response:
         with self.lock:

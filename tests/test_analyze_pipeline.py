@@ -61,8 +61,9 @@ def test_published_repo_loads(reproduced, tmp_path):
         assert ds[hub_split].features["llm_label"].names == list(EMOTIONS)
         assert len(ds[hub_split]) == len(pd.read_csv(reproduced / f"data/melt/{split}.csv"))
     prov = json.loads((reproduced / "data/hub/provenance.json").read_text())
-    head = run(["git", "rev-parse", "HEAD"], reproduced).stdout.strip()
-    assert prov["git_commit"] == head and f"git commit `{head}`" in (reproduced / "data/hub/README.md").read_text()
+    version = yaml.safe_load((reproduced / "params.yaml").read_text())["publish"]["version"]
+    assert prov["registry_tag"] == f"melt-dataset@v{version}" and "git_commit" not in prov
+    assert f"git tag `melt-dataset@v{version}`" in (reproduced / "data/hub/README.md").read_text()
     assert prov["inputs_sha256"]["reports/analysis.json"] == hashlib.sha256(
         (reproduced / "reports/analysis.json").read_bytes()).hexdigest()
 

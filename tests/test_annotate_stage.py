@@ -85,7 +85,7 @@ def test_pipeline_annotations_on_demo(reproduced):
     into its own folder; one snapshot holds every answer used, the one store also the pseudolabel stage's."""
     metrics = json.loads((reproduced / "metrics/annotate.json").read_text())
     report = json.loads((reproduced / "reports/annotate.json").read_text())
-    assert set(metrics) == {"requests", "failed", "cost_usd", "requests_sent", "cache_hits"}   # headlines only
+    assert set(metrics) == {"requests", "failed", "cost_usd", "requests_sent", "cache_hits", "hedges"}   # headlines only
     models = {"text_heuristic": "offline-heuristic-v1", "audio_heuristic": "offline-audio-arousal-v1"}
     assert {n: (a["backend"], a["model"], a["heuristic_baseline"]) for n, a in report["annotators"].items()} == \
         {n: ("offline", m, True) for n, m in models.items()}

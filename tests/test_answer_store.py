@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import multiprocessing as mp
@@ -177,3 +178,78 @@ def test_import_seeds_a_fresh_store_and_reports_corrupt_lines(tmp_path):
 def test_keys_must_be_sha256_digests(tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         AnswerStore(tmp_path).put("not-a-key", {})
+
+
+def _fsync_log(monkeypatch, events: list):
+    real = os.fsync
+
+    def fsync(fd):
+        events.append(("fsync", fd))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_sync_fsyncs_each_shard_written_once(tmp_path, monkeypatch):
+    events = []
+    _fsync_log(monkeypatch, events)
+    store = AnswerStore(tmp_path)
+    for i in range(6):   # shards aa and bb, three records each
+        store.put(key("aa" if i % 2 else "bb", i), {"raw": str(i)})
+    assert events == [] and store.sync() == 2 and len(events) == 2
+    assert store.sync() == 0 and len(events) == 2   # nothing new: no fsync
+    store.put(key("cc", 1), {"raw": "x"})
+    store.close()                                     # close fsyncs what is left
+    assert len(events) == 3
+
+
+def test_group_commit_acknowledges_only_after_an_fsync_covers_the_answer(tmp_path, monkeypatch):
+    """Three answers appended at once share one fsync round (timer), then a full group of 2 flushes at once."""
+    from melt.annotate.limits import StoreDurability
+    from melt.annotate.store import GroupCommit
+
+    events = []
+    _fsync_log(monkeypatch, events)
+
+    async def go():
+        store = AnswerStore(tmp_path)
+        commit = GroupCommit(store, StoreDurability(fsync_every=64, fsync_ms=20), active=lambda: 10)
+
+        async def answer(k):
+            store.put(k, {"raw": k[:4]})
+            events.append(("put", k))
+            await commit.stored()
+            events.append(("acknowledged", k))
+
+        await asyncio.gather(answer(key("aa", 1)), answer(key("bb", 1)), answer(key("aa", 2)))   # shards aa, bb
+        rounds_after_timer = commit.rounds
+        every2 = GroupCommit(store, StoreDurability(fsync_every=2, fsync_ms=60_000), active=lambda: 10)
+        commit = every2
+        await asyncio.gather(answer(key("cc", 1)), answer(key("dd", 1)))
+        store.close()
+        return rounds_after_timer, every2.rounds
+
+    rounds_after_timer, rounds_of_two = asyncio.run(go())
+    assert rounds_after_timer == 1 and rounds_of_two == 1
+    kinds = [e[0] for e in events]
+    assert kinds == ["put"] * 3 + ["fsync"] * 2 + ["acknowledged"] * 3 + ["put"] * 2 + ["fsync"] * 2 + \
+        ["acknowledged"] * 2
+
+
+def test_group_commit_off_acknowledges_at_once_and_close_still_fsyncs(tmp_path, monkeypatch):
+    from melt.annotate.limits import StoreDurability
+    from melt.annotate.store import GroupCommit
+
+    events = []
+    _fsync_log(monkeypatch, events)
+
+    async def go():
+        store = AnswerStore(tmp_path)
+        commit = GroupCommit(store, StoreDurability(fsync_every=0), active=lambda: 1)
+        store.put(key("aa", 1), {"raw": "x"})
+        await commit.stored()
+        assert events == []
+        store.close()
+
+    asyncio.run(go())
+    assert len(events) == 1

@@ -26,7 +26,7 @@ from melt.publish.build import run as publish
 from melt.publish.card import SOURCE_LICENSES
 from melt.publish.dataset import PUBLISHED_COLUMNS, PUBLISHED_EXCLUDED_COLUMNS, PublishError
 from melt.publish.params import PublishParams
-from melt.publish.provenance import PUBLISHED_PARAMS, source_commit
+from melt.publish.provenance import PUBLISHED_PARAMS
 from melt.publish.reviewed import REVIEW_COLUMNS
 from melt.study.review_apply import REVIEW_COLUMNS as study_review_columns
 
@@ -78,8 +78,7 @@ def hub_files(hub) -> dict[str, bytes]:
     return {p.relative_to(hub).as_posix(): p.read_bytes() for p in sorted(hub.rglob("*")) if p.is_file()}
 
 
-def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
-    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "0123456789abcdef0123456789abcdef01234567")
+def test_load_dataset_from_built_repo(tmp_path):
     split_votes = DeriveParams(min_confidence=0.6)   # 1 of 2 samples is not enough: some rows are excluded
     build_inputs(tmp_path, derive_params=split_votes)
     summary = do_publish(tmp_path, sections(derive_params=split_votes), version="2.1.0")
@@ -121,7 +120,7 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
     assert "offline rule-based heuristics" in card and "not from an LLM" in card  # and so do its labels
     assert "| `llm` | text | `offline` (http://llm.local:8000/v1) | `test-heuristic` | `melt-v1`" in card   # the panel
     assert "Given the following line of dialogue from a ${show} character" in card   # the prompt used
-    assert "| Version | `2.1.0` |" in card and "git commit `0123456789abcdef0123456789abcdef01234567`" in card
+    assert "| Version | `2.1.0` |" in card and "| Registry release | git tag `melt-dataset@v2.1.0` " in card
     for section in ("## Uses", "## Limitations", "## Bias", "## Licence"):
         assert section in card
     assert "`dev` split is published as `validation`" in card and "cache fingerprint" not in card
@@ -133,7 +132,7 @@ def test_load_dataset_from_built_repo(tmp_path, monkeypatch):
     assert f"lists the\n{len(excluded)} utterances" in card
 
     prov = json.loads((hub / "provenance.json").read_text())
-    assert prov["version"] == "2.1.0" and prov["git_commit"] == "0123456789abcdef0123456789abcdef01234567"
+    assert prov["version"] == "2.1.0" and prov["registry_tag"] == "melt-dataset@v2.1.0"
     recorded = prov["params"]["annotate"]
     assert recorded["annotators"]["llm"]["base_url"] == "http://llm.local:8000/v1"   # userinfo never published
     assert recorded["aggregate"] == "dawid_skene" and recorded["annotators"]["llm"]["samples"] == 2
@@ -212,9 +211,8 @@ def test_demo_licence_is_the_repository_licence():
     assert SOURCE_LICENSES["demo"] == pyproject["project"]["license"]["text"].lower()
 
 
-def test_identical_inputs_give_identical_bytes(tmp_path, monkeypatch):
+def test_identical_inputs_give_identical_bytes(tmp_path):
     """Two builds from the same inputs in two folders (other absolute paths) are byte-identical."""
-    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "feedc0de" * 5)
     first, second = tmp_path / "a", tmp_path / "elsewhere/b"
     build_inputs(first)
     shutil.copytree(first, second)
@@ -227,15 +225,22 @@ def test_identical_inputs_give_identical_bytes(tmp_path, monkeypatch):
     assert {f for f in changed if changed[f] != hub_files(second / "data/hub")[f]} == {"README.md", "provenance.json"}
 
 
-def test_commit_is_head_of_the_checkout(tmp_path, monkeypatch):
-    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
-    assert source_commit(tmp_path) is None                       # not a git checkout
+def test_the_git_commit_is_no_input(tmp_path, monkeypatch):
+    """The commit is no declared input of the stage: outside git, at two commits, and inside `dvc exp run` (its
+    baseline in $DVC_EXP_BASELINE_REV) the bytes are the same; the release is named by `publish.version` only."""
+    build_inputs(tmp_path)
+    do_publish(tmp_path)
+    outside_git = hub_files(tmp_path / "data/hub")
     run(["git", "init", "-q"], tmp_path)
-    (tmp_path / "f").write_text("x")
-    run(["git", "add", "f"], tmp_path)
-    run(["git", "commit", "-q", "-m", "x"], tmp_path)
-    head = run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
-    assert source_commit(tmp_path) == head and len(head) == 40
+    for message in ("one", "two"):
+        run(["git", "commit", "-q", "--allow-empty", "-m", message], tmp_path)
+        do_publish(tmp_path)
+        assert hub_files(tmp_path / "data/hub") == outside_git, message
+    monkeypatch.setenv("DVC_EXP_BASELINE_REV", "feedc0de" * 5)
+    do_publish(tmp_path)
+    assert hub_files(tmp_path / "data/hub") == outside_git
+    prov = json.loads(outside_git["provenance.json"])
+    assert prov["registry_tag"] == f"melt-dataset@v{PublishParams().version}" and "git_commit" not in prov
 
 
 def test_dvc_stage_params_are_exactly_what_publish_records():

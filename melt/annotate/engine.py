@@ -6,13 +6,14 @@ Prompt-independent: a request is a record with `key`, `provider`, `sample` and a
 Pass 1 (`Engine.fill`) streams the requests; a request whose re-ask chain the store settles costs
 nothing, the others run as tasks bounded by `annotate.concurrency` (memory flat in the number of
 requests), each answer appended to the store as soon as it arrives (a kill loses only in-flight
-requests). Pass 2 (`resolve`) reads each request's chain from the store alone, so the same store
+requests); an answer counts as received once an fsync covers it (`GroupCommit`). Pass 2 (`resolve`) reads each request's chain from the store alone, so the same store
 gives the same annotations, whatever happened during the run (timings, retries, concurrent runs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -20,10 +21,11 @@ from typing import Callable, Iterable
 from tqdm import tqdm
 
 from melt.annotate.backends import RetriesExhausted
+from melt.annotate.limits import StoreDurability
 from melt.annotate.params import AnnotateParams
 from melt.annotate.requests import with_seed
 from melt.annotate.schema import Checked, check_answer
-from melt.annotate.store import AnswerStore
+from melt.annotate.store import AnswerStore, GroupCommit
 
 Check = Callable[[str | None], Checked]
 
@@ -37,7 +39,8 @@ class Stats:
     """What this run did: for the log and metrics/annotate.json only (never in an output a stage reads)."""
     requests: int = 0            # prompts (utterance × sample) seen
     cache_hits: int = 0          # prompts the store settled before this run asked anything
-    requests_sent: int = 0       # backend calls (HTTP attempts for network backends), retries included
+    requests_sent: int = 0       # backend calls (HTTP attempts for network backends), retries and hedges included
+    hedges: int = 0              # hedge copies sent (a cost: each is a paid request)
     answers_received: int = 0
     answers_concurrent: int = 0  # answers another run stored first (theirs is kept: first record wins)
     reasks: int = 0              # re-asks after an answer that did not validate
@@ -75,6 +78,14 @@ def next_needed(prompt: dict, store: AnswerStore, max_invalid_retries: int,
     return None
 
 
+def total_concurrency(params) -> int:
+    """Prompts in flight: `concurrency` per endpoint (× its weight), like `rpm` and `tpm`."""
+    endpoints = getattr(params, "endpoints", None) or []
+    if not endpoints:
+        return params.concurrency
+    return max(params.concurrency, math.ceil(params.concurrency * sum(e.weight for e in endpoints)))
+
+
 class Progress:
     """tqdm bar: done/total prompts, with req/s, tokens and cost so far in the postfix."""
 
@@ -89,8 +100,9 @@ class Progress:
         if now - self._last >= 0.5:
             self._last = now
             rate = stats.requests_sent / max(now - self.started, 1e-9)
-            self.bar.set_postfix(req_s=f"{rate:.1f}", tokens=stats.prompt_tokens + stats.completion_tokens,
-                                 cost=f"${stats.cost_usd:.4f}", refresh=False)
+            self.bar.set_postfix(req_s=f"{rate:.1f}", hedges=stats.hedges,
+                                 tokens=stats.prompt_tokens + stats.completion_tokens, cost=f"${stats.cost_usd:.4f}",
+                                 refresh=False)
 
     def close(self) -> None:
         self.bar.close()
@@ -101,6 +113,13 @@ class Engine:
                  check: Check = check_answer):
         self.backend, self.store, self.params, self.progress, self.check = backend, store, params, progress, check
         self.stats = Stats()
+        self.active = 0   # answering tasks: a group commit never waits for answers that cannot come
+        # offline answers cost nothing to recompute: only bought answers wait for an fsync
+        durability = (store.durability or StoreDurability()) if backend.name != "offline" \
+            else StoreDurability(fsync_every=0)
+        self.commit = GroupCommit(store, durability, active=lambda: self.active)
+        if hasattr(backend, "valid"):   # hedged copies race for a valid answer, not just any answer
+            backend.valid = lambda raw: check(raw).label is not None
 
     async def _answer(self, prompt: dict, attempt: int, key: str, body: dict) -> None:
         """Ask until the chain settles (a valid answer, or re-asks exhausted); every answer is stored at once."""
@@ -115,12 +134,14 @@ class Engine:
                     st.failures[prompt["key"]] = str(err)
                     return
                 st.requests_sent += reply.attempts
-                st.answers_received += 1
+                st.hedges += getattr(reply, "hedges", 0)
                 st.prompt_tokens += reply.prompt_tokens
                 st.completion_tokens += reply.completion_tokens
                 st.cost_usd += cost_of(self.params, body["model"], reply.prompt_tokens, reply.completion_tokens)
                 mine = store_record(self.backend.name, body["model"], reply)
                 rec = self.store.put(key, mine)   # the canonical record: another run's, if it stored first
+                await self.commit.stored()        # acknowledged only once on disk
+                st.answers_received += 1
                 st.answers_concurrent += rec != mine
             if self.check(rec["raw"]).label is not None or attempt >= self.params.max_invalid_retries:
                 return
@@ -129,12 +150,13 @@ class Engine:
             key, body = with_seed(prompt, attempt)
 
     async def fill(self, prompts: Iterable[dict]) -> Stats:
-        sem = asyncio.Semaphore(self.params.concurrency)
+        sem = asyncio.Semaphore(total_concurrency(self.params))
         pending: set[asyncio.Task] = set()
         fatal: list[BaseException] = []
 
         def done(task: asyncio.Task) -> None:
             pending.discard(task)
+            self.active -= 1
             sem.release()
             self.progress.update(self.stats)
             if not task.cancelled() and task.exception() is not None:
@@ -151,6 +173,7 @@ class Engine:
             if fatal:
                 sem.release()
                 break
+            self.active += 1
             task = asyncio.create_task(self._answer(prompt, *needed))
             pending.add(task)
             task.add_done_callback(done)

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from melt.annotate.limits import EngineLimits, StoreDurability
 from melt.params_base import Section
 
 INPUTS = ("text", "audio", "text+audio")
@@ -37,23 +38,6 @@ DEFAULT_PRICES = {
 }
 
 
-class EngineLimits(Section):
-    """How fast one annotator's requests go out. At the merge with issue 16 this group is replaced by
-    `melt.annotate.limits.EngineLimits` (same field names), which adds the engine's new per-annotator knobs."""
-
-    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
-    rpm: float = Field(500, gt=0, description="Client-side limit, requests per minute.")
-    tpm: float = Field(200_000, gt=0, description=(
-        "Client-side limit, tokens per minute (prompt estimate + max_tokens per request)."))
-    timeout_s: float = Field(60.0, gt=0, description="Timeout of one HTTP request, seconds.")
-    max_retries: int = Field(8, ge=0, description=(
-        "Retries of one request after 408, 409, 429, 5xx, a timeout or a connection error (then `failed`)."))
-    backoff_base_s: float = Field(0.5, gt=0, description=(
-        "First backoff, seconds; attempt n waits a uniform random time up to base·2^(n-1) (full jitter)."))
-    backoff_max_s: float = Field(30.0, gt=0, description=(
-        "Cap of any wait, seconds: the exponential backoff and the server's `Retry-After` / `retry-after-ms`."))
-
-
 class LLMParams(Section):
     """What any stream of LLM requests needs (annotate's annotators, pseudolabel): backend, model, sampling."""
 
@@ -64,7 +48,8 @@ class LLMParams(Section):
         "`labels-file`: import existing labels (`labels_files`)."))
     provider: str | None = Field(None, description=(
         "Provider name in every request key (answers of different providers never mix); null = `offline`, "
-        "`labels-file`, or the host of `base_url` (`api.openai.com` without one). Never holds credentials."))
+        "`labels-file`, or the host of `base_url` (`api.openai.com` without one; `openai-compatible` with only "
+        "`endpoints`, which are never part of a key). Never holds credentials."))
     base_url: str | None = Field(None, description=(
         "An OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...); null = api.openai.com."))
     model: str = Field("gpt-4o-2024-08-06", description="Model asked by the `openai` and `openai-batch` backends.")
@@ -92,8 +77,8 @@ class LLMParams(Section):
             return "offline"
         if self.backend == "labels-file":
             return "labels-file"
-        if not self.base_url:
-            return "api.openai.com"
+        if not self.base_url:   # several endpoints of one model share answers: no endpoint in the key
+            return "openai-compatible" if getattr(self, "endpoints", None) else "api.openai.com"
         from urllib.parse import urlsplit
         return urlsplit(self.base_url).hostname or "openai-compatible"
 
@@ -154,6 +139,8 @@ class AnnotatorParams(EngineLimits, LLMParams, Modality):
         if self.backend == "openai-batch" and self.input != "text":
             raise ValueError("the openai-batch backend takes text input only (the Batch input file would hold "
                              "the audio); use backend 'openai' for audio")
+        if self.endpoints and self.backend != "openai":
+            raise ValueError("endpoints are servers of the `openai` backend")
         if self.backend == "offline" and self.input == "text+audio":
             raise ValueError("the offline backend has a text heuristic (input 'text') and an audio heuristic "
                              "(input 'audio'), none for 'text+audio': use an LLM backend")
@@ -173,6 +160,8 @@ class AnnotatorSettings(AnnotatorParams, RunKnobs):
 
     name: str = Field("annotator", pattern=NAME_PATTERN, description="The annotator's name in the panel.")
     store: str | None = Field(None, description="The answer store folder (`annotate.store`).")
+    durability: StoreDurability = Field(default_factory=StoreDurability, description=(
+        "The answer store's group commit (`annotate.durability`)."))
 
 
 DEFAULT_ANNOTATORS = {
@@ -201,6 +190,8 @@ class AnnotateParams(RunKnobs, Panel):
         "Folder of the answer store shared by the workspace, every annotator and every `dvc exp` run; a relative "
         "path is taken from the repository root (`$DVC_ROOT` inside experiments). null = `cache/llm-store` "
         "(git-ignored, not a DVC output). Must not be inside a DVC output."))
+    durability: StoreDurability = Field(default_factory=StoreDurability, description=(
+        "Group commit of the answer store: an answer is reported stored only once an fsync covers it."))
 
     @model_validator(mode="after")
     def _panel(self):
@@ -216,7 +207,8 @@ class AnnotateParams(RunKnobs, Panel):
     def settings(self, name: str) -> AnnotatorSettings:
         """Annotator `name` joined with the run-wide knobs, as the engine receives it."""
         run = {k: getattr(self, k) for k in RunKnobs.model_fields}
-        return AnnotatorSettings(**dict(self.annotators[name]), **run, name=name, store=self.store)
+        return AnnotatorSettings(**dict(self.annotators[name]), **run, name=name, store=self.store,
+                                 durability=self.durability)
 
     def panel(self) -> list[AnnotatorSettings]:
         return [self.settings(name) for name in self.annotators]

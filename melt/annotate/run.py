@@ -200,7 +200,7 @@ def annotate_one(settings: AnnotatorSettings, prompts_dir: Path, out_dir: Path, 
         out.metrics = ({"requests": n, "cache_hits": n, "requests_to_send": 0, "estimated_cost_usd": 0.0}
                        if settings.dry_run else   # the same headline keys as the dry runs of the rest of the panel
                        {"requests": n, "failed": n - report["status"]["ok"], "cost_usd": 0.0, "requests_sent": 0,
-                        "cache_hits": 0})
+                        "cache_hits": 0, "hedges": 0})
         return out
     if settings.dry_run:
         estimate = dry_run(settings, sendable(iter_prompts(prompts_dir, splits)), store)
@@ -241,7 +241,8 @@ def annotate_one(settings: AnnotatorSettings, prompts_dir: Path, out_dir: Path, 
     report.update(_write_annotations(records(), out_dir, splits))
     paid = stats.cost_usd + (sender[0].extra_cost_usd if sender else 0.0)
     out.metrics = {"requests": stats.requests + excluded, "failed": report["requests"] - report["status"]["ok"],
-                   "cost_usd": round(paid, 6), "requests_sent": stats.requests_sent, "cache_hits": stats.cache_hits}
+                   "cost_usd": round(paid, 6), "requests_sent": stats.requests_sent, "cache_hits": stats.cache_hits,
+                   "hedges": stats.hedges}
     out.run = {"answers_received": stats.answers_received, "answers_concurrent": stats.answers_concurrent,
                "reasks": stats.reasks, "prompt_tokens": stats.prompt_tokens,
                "completion_tokens": stats.completion_tokens,
@@ -252,7 +253,7 @@ def annotate_one(settings: AnnotatorSettings, prompts_dir: Path, out_dir: Path, 
 
 
 def _open_store(params, snapshot_dir: Path) -> tuple[AnswerStore, dict]:
-    store = AnswerStore(store_path(params, snapshot_dir))
+    store = AnswerStore(store_path(params, snapshot_dir), durability=params.durability)
     imported, problems = import_snapshot(snapshot_dir, store)
     return store, {"store": str(store.root), "imported_from_snapshot": imported, "snapshot_problems": problems}
 

@@ -12,12 +12,18 @@ reads (under its lock) what others appended since it last looked; if the key is 
 appends nothing and returns that record. A kill -9 mid-write leaves an unterminated last line; the
 next writer terminates it, it fails its checksum and is ignored (counted in `torn_records`).
 
+Power loss: an append is in the page cache until an fsync. The engine acknowledges an answer (counts it,
+reports it in the progress) only once an fsync covers it (`GroupCommit`: one fsync of the shards written
+for every `fsync_every` answers or `fsync_ms` after the first waiting one, off the event loop); `close()`
+fsyncs what is left.
+
 The store is never a DVC output and never written through a link: a shard that is a symlink or
 has other hard links (DVC's cache.type symlink/hardlink checkouts) is refused with an error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -87,10 +93,12 @@ class _Shard:
 class AnswerStore:
     """Shards are indexed lazily on first use; payloads are read on demand with pread."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, durability=None):
         self.root = Path(root)   # created by the first append
+        self.durability = durability   # StoreDurability: how the engine's GroupCommit acknowledges answers
         self._shards: dict[str, _Shard] = {}
         self.torn_records = 0
+        self._dirty: set[int] = set()   # descriptors appended to since the last fsync
 
     # ---- reading -------------------------------------------------------------------------------
     def _open(self, name: str, shard: _Shard, write: bool) -> int | None:
@@ -215,16 +223,27 @@ class AnswerStore:
                 written += os.write(fd, line[written:])
             shard.index[key] = (end + PAYLOAD_OFFSET, len(payload))
             shard.scanned = end + len(line)
+            self._dirty.add(fd)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
         return payload
 
+    def take_dirty(self) -> list[int]:
+        """The descriptors written since the last call: an fsync of each covers every append made before."""
+        fds, self._dirty = sorted(self._dirty), set()
+        return fds
+
+    def sync(self) -> int:
+        """fsync every shard appended to since the last sync; returns how many."""
+        fds = self.take_dirty()
+        fsync_all(fds)
+        return len(fds)
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sync()
         for shard in self._shards.values():
             if shard.fd is not None:
-                if shard.writable:
-                    with contextlib.suppress(OSError):
-                        os.fsync(shard.fd)
                 os.close(shard.fd)
                 shard.fd = None
         self._shards.clear()
@@ -234,3 +253,64 @@ class AnswerStore:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def fsync_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.fsync(fd)
+
+
+class GroupCommit:
+    """Group commit for an asyncio run: `await stored()` after an append returns once an fsync covers it.
+
+    One fsync round (of the shards written) covers every waiter when `fsync_every` are waiting or `fsync_ms`
+    after the first one began waiting, whichever comes first (or when every `active()` task is waiting: no
+    other answer can join the round); rounds run one at a time in a thread, so the event loop keeps sending
+    and appending meanwhile. `fsync_every: 0` acknowledges at once (no fsync)."""
+
+    def __init__(self, store: AnswerStore, durability, active=lambda: 0):
+        self.store, self.active = store, active
+        self.every = durability.fsync_every
+        self.wait_s = durability.fsync_ms / 1000
+        self.rounds = 0
+        self._waiters: list[asyncio.Future] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    async def stored(self) -> None:
+        if self.every == 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        if len(self._waiters) >= self.every or len(self._waiters) >= self.active():
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.wait_s, self._flush)
+        await waiter
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiters, self._waiters = self._waiters, []
+        fds = self.store.take_dirty()   # taken now, in the loop: every append of these waiters is before
+        task = asyncio.get_running_loop().create_task(self._round(fds, waiters))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _round(self, fds: list[int], waiters: list[asyncio.Future]) -> None:
+        self._lock = self._lock or asyncio.Lock()
+        try:
+            async with self._lock:   # rounds in order: a later round's waiters never pass an earlier fsync
+                await asyncio.to_thread(fsync_all, fds)
+                self.rounds += 1
+        except OSError as err:
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(err)
+            return
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)

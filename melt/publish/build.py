@@ -1,8 +1,8 @@
 """The `publish` stage: MELT CSVs + the analysis report → a Hub dataset repository folder (card, Parquet,
 excluded.csv, provenance), pushed to the Hub when `publish.push` is on.
 
-The folder depends only on its declared inputs and params (and the git commit it was built from): no
-time, no path of the build machine, nothing read from dvc.lock.
+The folder depends only on its declared inputs and params: no time, no path of the build machine, no git commit
+(the release is named by the tag of `publish.version`), nothing read from dvc.lock.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from melt.io import atomic_open, sha256_file, write_csv, write_json, write_text
 from melt.publish.card import DEFAULT_TITLES, card_data, render_card, resolve_license
 from melt.publish.dataset import HUB_SPLITS, PublishError, build_splits, published_exclusions
 from melt.publish.params import PublishParams
-from melt.publish.provenance import PUBLISH_KEYS, annotation_sources, published_params, source_commit
+from melt.publish.provenance import PUBLISH_KEYS, annotation_sources, published_params, registry_tag
 from melt.publish.push import push_folder, push_token
 from melt.publish.reviewed import CONFIG as REVIEWED, build_reviewed
 
@@ -54,7 +54,7 @@ def _panel_table(recorded: dict, sources: dict, analysis: dict, annotate_report:
 
 
 def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources: dict, rows: dict,
-                  excluded: dict, templates: dict[str, Path], license: str, commit: str | None, reviewed: dict | None,
+                  excluded: dict, templates: dict[str, Path], license: str, reviewed: dict | None,
                   annotate_report: dict) -> dict:
     """Everything the card template shows; `stats` per published split under its Hub name."""
     stats = {HUB_SPLITS[s]: r for s, r in analysis.get("splits", {}).items() if HUB_SPLITS[s] in rows}
@@ -63,7 +63,7 @@ def _card_context(params: PublishParams, recorded: dict, analysis: dict, sources
     return dict(
         pretty_name=params.pretty_name or DEFAULT_TITLES[recorded["data"]["source"]],
         repo_id=params.repo_id or "<user>/<name>", audio=params.include_audio, emotions=EMOTIONS,
-        license=license, version=params.version, commit=commit, source=recorded["data"]["source"],
+        license=license, version=params.version, tag=registry_tag(params.version), source=recorded["data"]["source"],
         show=recorded["prompts"]["show"], panel=panel, aggregate=recorded["annotate"]["aggregate"],
         panel_alpha=alpha, hears_audio=any(a["input"] != "text" for a in panel),
         offline=any(a["backend"] == "offline" for a in panel),
@@ -131,7 +131,6 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
                 ds.to_parquet(f)
     write_csv(excluded, out_dir / EXCLUDED_FILE)
 
-    commit = source_commit(root)
     inputs = [*(melt_dir / f"{s}.csv" for s in SPLITS), melt_dir / "excluded.csv", panel_path, Path(analysis_path),
               *(Path(annotations_dir) / n / f"{s}.jsonl" for n in panel["annotators"] for s in SPLITS),
               *templates.values(), *([Path(annotate_report_path)] if annotate_report_path is not None else []),
@@ -140,7 +139,7 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
     rows = {split: len(ds) for split, ds in dsd.items()}
     provenance = {
         "version": params.version,
-        "git_commit": commit,
+        "registry_tag": registry_tag(params.version),
         "params": {"publish": {k: getattr(params, k) for k in PUBLISH_KEYS} | {"license": license}, **recorded},
         "inputs_sha256": {_rel(p, root): sha256_file(p) for p in inputs},
         "files_sha256": {f: sha256_file(out_dir / f) for f in (*published, EXCLUDED_FILE)},
@@ -152,7 +151,7 @@ def run(params: PublishParams, *, sections: dict[str, dict], melt_dir: str | Pat
     }
     write_json(out_dir / "provenance.json", provenance)
     context = _card_context(params, recorded, analysis, sources, rows, provenance["excluded_rows"], templates,
-                            license, commit, reviewed_rows if reviewed_dsd is not None else None, annotate_report)
+                            license, reviewed_rows if reviewed_dsd is not None else None, annotate_report)
     data = card_data(configs, context["pretty_name"], license, recorded["data"]["source"])
     write_text(out_dir / "README.md", render_card(data, **context))
 

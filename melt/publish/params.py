@@ -27,8 +27,8 @@ class PublishParams(Section):
         "Hub licence id of the published data. null: the source's own licence, `mit` for the demo corpus (this "
         "repository's licence) and `gpl-3.0` for MELD; a MELD build cannot be published under another licence."))
     version: str = Field("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$", description=(
-        "Version of the published dataset, shown in the card with the git commit the build came from (use the "
-        "same version as the `melt-dataset@v<version>` tag)."))
+        "Version of the published dataset: the card and provenance.json name the registry release "
+        "`melt-dataset@v<version>` (tag the repository with it, docs/melt-dataset.md)."))
     commit_message: str = Field("Publish MELT dataset", description="Message of the Hub commit a push makes.")
 
     @model_validator(mode="after")

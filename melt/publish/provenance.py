@@ -1,10 +1,9 @@
-"""Where a published version came from: the params that shaped it, the git commit of the build, and what
-actually answered. Nothing run-dependent (no time, no machine path): identical inputs give identical bytes."""
+"""Where a published version came from: the params that shaped it, the registry release it belongs to, and what
+actually answered. Nothing run-dependent (no time, no machine path, no git commit: a commit is an input no stage
+declares, so a fresh clone would get other bytes): identical inputs give identical bytes."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -48,16 +47,10 @@ def published_params(sections: dict[str, dict], panel: dict) -> dict:
     return out
 
 
-def source_commit(root: Path) -> str | None:
-    """The git commit the build came from: the experiment's baseline inside `dvc exp run` (its own commit does
-    not exist yet), else HEAD of the checkout at `root`; None outside a git checkout."""
-    if os.environ.get("DVC_EXP_BASELINE_REV"):
-        return os.environ["DVC_EXP_BASELINE_REV"]
-    try:
-        proc = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=root, capture_output=True, text=True)
-    except OSError:
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+def registry_tag(version: str) -> str:
+    """The git tag of the registry release a build belongs to (the `melt-dataset` DVC artifact, docs/melt-dataset.md),
+    from the declared `publish.version`."""
+    return f"melt-dataset@v{version}"
 
 
 def annotation_sources(annotations_dir: Path, splits: tuple[str, ...]) -> dict:
