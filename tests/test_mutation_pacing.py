@@ -278,3 +278,88 @@ def test_stale_evidence_and_acquire_through_gate_and_buckets():
         assert clock.now == 9.0 and clock.slept == [2.0] and pacer.inflight.used == 1
 
     asyncio.run(go())
+
+
+def test_defaults_and_small_limits():
+    clock = VirtualClock()
+    assert TokenBucket(1, clock=clock).capacity == 1.0          # default largest single amount: 1
+    assert Pacer(limits(), clock=clock).tokens.largest == 8400  # default max_tokens 400 + 8000
+    assert Pacer(limits(concurrency=1), clock=clock).concurrency == 1
+    gate = PauseGate(clock, clock.sleep)
+    asyncio.run(gate.wait())                                    # a new gate is open
+    gate.pause(0.5)
+    asyncio.run(gate.wait())                                    # a short pause is waited too
+    assert clock.slept == [0.5] and clock.now == 0.5
+
+
+def test_auto_limits_without_headers_stay_unlimited_and_headers_of_one_per_minute():
+    clock = VirtualClock()
+
+    async def go():
+        auto = Pacer(limits(rpm="auto", tpm="auto", concurrency=4), clock=clock, sleep=clock.sleep)
+        await auto.observe(200, {})      # the probe's answer says nothing: no limit known, no longer probing
+        assert auto.rate_rps is None and auto.tokens.per_s is None and auto.inflight.limit == 4
+        assert auto.rate_history == [None]
+        await auto.observe(200, {"x-ratelimit-limit-requests": "1"})   # one request per minute is a limit
+        assert auto.ceiling_rps == pytest.approx(1 / 60)
+        # an unusable requests header does not hide the tokens header after it
+        await auto.observe(200, {"x-ratelimit-limit-requests": "0", "x-ratelimit-limit-tokens": "300"})
+        assert auto.ceiling_tps == 5.0 and auto.tokens.per_s == 5.0
+
+    asyncio.run(go())
+
+
+def test_acquire_takes_one_request_and_the_tokens_waiting_on_the_virtual_clock():
+    clock = VirtualClock()
+
+    async def go():
+        # 10 req/s (5 at once), 6 tokens/s holding a minute's worth (360)
+        pacer = Pacer(limits(rpm=600, tpm=360, concurrency=10), clock=clock, sleep=clock.sleep)
+        for _ in range(5):
+            await asyncio.wait_for(pacer.acquire(1), 5)
+            await pacer.release()
+        assert clock.now == 0.0 and clock.slept == []
+        await asyncio.wait_for(pacer.acquire(1), 5)   # the 6th request waits 0.1 s
+        await pacer.release()
+        assert clock.slept == [pytest.approx(0.1)]
+        # a request every 0.1 s from here: at 0.2 s, 360 - 6 + 0.2 × 6 tokens → 1.2 left after 354
+        await asyncio.wait_for(pacer.acquire(354), 5)
+        await pacer.release()
+        assert clock.now == pytest.approx(0.2)
+        # at 0.3 s: 1.8 tokens, 4.2 missing at 6/s → 0.7 s more
+        await asyncio.wait_for(pacer.acquire(6), 5)
+        assert clock.now == pytest.approx(1.0)
+
+    asyncio.run(go())
+
+
+def test_decrease_learns_from_sends_that_start_late_and_keeps_the_share_at_most_one():
+    clock = VirtualClock(1.0)
+    cfg = limits(rpm=60, tpm=600, aimd_window=10, aimd_429_share=0.2, aimd_factor=0.5)
+
+    async def go():
+        pacer = Pacer(cfg, clock=clock, sleep=clock.sleep)   # ceiling 1 req/s
+        # sent at 1.00 … 1.04 s: 2 answered in 0.04 s → 48.5 req/s, far above the ceiling: share stays 1
+        for i, status in enumerate((429, 200, 429, 200, 429)):
+            clock.now = 1.0 + i * 0.01
+            await pacer.observe(status, None, sent_at=clock.now)
+        assert pacer.learned_rps == pytest.approx(0.97 * 2 / 0.04)
+        assert pacer.share == 1.0 and pacer.rate_rps == 1.0 and pacer.tokens.per_s == 10.0
+
+    asyncio.run(go())
+
+
+def test_tokens_rate_follows_the_share_and_an_odd_window():
+    clock = VirtualClock()
+
+    async def go():
+        pacer = Pacer(limits(rpm=600, tpm=6000, aimd_window=10, aimd_429_share=0.2, aimd_factor=0.5),
+                      clock=clock, sleep=clock.sleep)
+        for _ in range(5):
+            await pacer.observe(429, None)
+        assert pacer.share == 0.5 and pacer.tokens.per_s == 50.0   # 100 tokens/s × 0.5
+
+    asyncio.run(go())
+    odd = Pacer(limits(aimd_window=5, aimd_429_share=0.2), clock=clock)
+    odd.window.extend([(0.0, True), (0.0, True)])   # 2 ≥ 5 // 2 seen; 2 > 0.2 × 5
+    assert odd._over_limit()
