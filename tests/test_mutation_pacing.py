@@ -13,19 +13,7 @@ import pytest
 from melt.annotate.limits import EngineLimits
 from melt.annotate.pacing import (InflightLimit, Pacer, PauseGate, RateLimitHeaders, TokenBucket, _number,
                                   parse_duration)
-
-
-class VirtualClock:
-    def __init__(self, now: float = 0.0):
-        self.now = now
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from test_annotate_pacing import VirtualClock
 
 
 @pytest.mark.parametrize("text, seconds", [
@@ -47,7 +35,8 @@ def test_header_numbers_and_the_header_record():
 
 
 def test_pause_gate_keeps_the_latest_end_and_waits_for_it():
-    clock = VirtualClock(5.0)
+    clock = VirtualClock()
+    clock.now = 5.0
     gate = PauseGate(clock, clock.sleep)
     gate.pause(2.0)
     gate.pause(1.0)   # ends earlier: the gate stays closed until 7
@@ -334,7 +323,8 @@ def test_acquire_takes_one_request_and_the_tokens_waiting_on_the_virtual_clock()
 
 
 def test_decrease_learns_from_sends_that_start_late_and_keeps_the_share_at_most_one():
-    clock = VirtualClock(1.0)
+    clock = VirtualClock()
+    clock.now = 1.0
     cfg = limits(rpm=60, tpm=600, aimd_window=10, aimd_429_share=0.2, aimd_factor=0.5)
 
     async def go():
