@@ -35,16 +35,21 @@ class Score:
     killed: int = 0
     equivalent: int = 0
     skipped: int = 0
+    not_run: int = 0     # "not checked": mutmut has no result (the run was stopped, or a config change reset it)
     survivors: list[str] = field(default_factory=list)
     stale_equivalents: list[str] = field(default_factory=list)   # listed as equivalent, yet a test kills them
 
     @property
     def scored(self) -> int:
-        return self.total - self.equivalent - self.skipped
+        return self.total - self.equivalent - self.skipped - self.not_run
 
     @property
     def percent(self) -> float:
-        return 100.0 * self.killed / self.scored if self.scored else 100.0
+        return 100.0 * self.killed / self.scored if self.scored else float("nan")
+
+    @property
+    def shown(self) -> str:
+        return f"{self.percent:6.1f}%" if self.scored else "    n/a"
 
 
 def config() -> dict:
@@ -95,6 +100,8 @@ def score(path: str, functions: list[str], status: dict[str, str], equivalent: d
             s.equivalent += 1
         elif st == "skipped":
             s.skipped += 1
+        elif st == "not checked":
+            s.not_run += 1
         else:
             s.survivors.append(f"{name}: {st}")
     return s
@@ -131,13 +138,14 @@ def main() -> int:
     status, equivalent = results(), equivalents()
     scores = [score(path, funcs, status, equivalent) for path, funcs in chosen.items()]
     goal = float(cfg.get("goal_percent", 90))
-    print(f"{'module':34} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'score':>7}")
+    print(f"{'module':34} {'mutants':>7} {'equiv.':>6} {'killed':>6} {'survived':>8} {'not run':>7} {'score':>7}")
     for s in scores:
-        print(f"{s.module:34} {s.total:7d} {s.equivalent:6d} {s.killed:6d} {len(s.survivors):8d} {s.percent:6.1f}%")
+        print(f"{s.module:34} {s.total:7d} {s.equivalent:6d} {s.killed:6d} {len(s.survivors):8d} {s.not_run:7d} "
+              f"{s.shown}")
     total = Score("all", sum(s.total for s in scores), sum(s.killed for s in scores),
-                  sum(s.equivalent for s in scores), sum(s.skipped for s in scores))
+                  sum(s.equivalent for s in scores), sum(s.skipped for s in scores), sum(s.not_run for s in scores))
     print(f"{'all':34} {total.total:7d} {total.equivalent:6d} {total.killed:6d} "
-          f"{sum(len(s.survivors) for s in scores):8d} {total.percent:6.1f}%")
+          f"{sum(len(s.survivors) for s in scores):8d} {total.not_run:7d} {total.shown}")
     if not args.no_run:
         print(f"run time: {elapsed:.0f} s ({total.total / elapsed:.2f} mutants/s)")
     failed = False
@@ -146,8 +154,8 @@ def main() -> int:
             print(f"survivor (kill it or list it in docs/mutation.md): {name}")
         for name in s.stale_equivalents:
             print(f"listed as equivalent but killed (remove it from docs/mutation.md): {name}")
-        if s.total == 0:
-            print(f"{s.module}: no mutants found (not run yet?)")
+        if s.total == 0 or s.not_run:
+            print(f"{s.module}: {s.not_run} of {s.total} mutants have no result: run it (again)")
             failed = True
         failed |= s.percent < goal
     missing = sorted(set(equivalent) - set(status))

@@ -170,12 +170,13 @@ def test_content_text_of_a_string_and_of_parts():
 
 def test_template_lookup_render_and_prompt_file_errors(tmp_path):
     # only trailing newlines are dropped: a trailing space or "X" stays
-    (tmp_path / "mine.txt").write_text("$speaker in $show S$season E$episode said: $utterance X \n\n",
+    (tmp_path / "mine.txt").write_text("$speaker in $show S$season E$episode said: $utterance X\n\n",
                                        encoding="utf-8")
-    (tmp_path / "other.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "other.txt").write_text("x \n", encoding="utf-8")
     template = load_template("mine", tmp_path)
     row = {"Speaker": "joey tribbiani", "Season": "3", "Episode": 7.0, "Utterance": "  How you doin'?  "}
-    assert render(template, "Friends", row) == "Joey Tribbiani in Friends S3 E7 said: How you doin'? X "
+    assert render(template, "Friends", row) == "Joey Tribbiani in Friends S3 E7 said: How you doin'? X"
+    assert load_template("other", tmp_path).template == "x "
     with pytest.raises(FileNotFoundError) as err:
         load_template("absent", tmp_path, "annotate.annotators.a.prompt")
     assert str(err.value) == (f"prompt template {tmp_path / 'absent.txt'} not found (annotate.annotators.a.prompt); "
