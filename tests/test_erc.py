@@ -22,7 +22,7 @@ from melt.erc.inference import MODELS
 from melt.erc.params import ErcParams
 from melt.erc.predict import predict_dialogue
 from melt.erc.train import train_model
-from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.ser.features import extract_features
 from melt.ser.params import SerParams
 from melt.tracking import Tracker

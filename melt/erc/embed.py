@@ -24,9 +24,9 @@ from melt.erc.table import MODALITIES, read_table
 from melt.erc.params import ErcParams
 from melt.io import sha256_file, write_csv, write_json
 from melt.repo import shared_path
-from melt.ser.cache import FULL, FeatureStore, materialize
+from melt.compute.store import FULL, FeatureStore, materialize
 from melt.ser.params import SerParams
-from melt.ser.registry import EGEMAPS
+from melt.compute.registry import EGEMAPS
 
 INDEX_COLUMNS = ["dataset", "item_id", "sha256", "vectors", "status", "reason"]
 TEXT_POLICY = "text"
@@ -97,7 +97,7 @@ def _embed_text(erc: ErcParams, items: pd.DataFrame, out_dir: Path, progress: bo
 
 
 def _embed_audio(erc: ErcParams, ser: SerParams, items: pd.DataFrame, out_dir: Path, progress: bool) -> tuple[int, dict]:
-    from melt.ser.features import EgemapsExtractor, SslExtractor
+    from melt.compute.extractors import EgemapsExtractor, SslExtractor
 
     spec = ser.backbone_spec(erc.speech_backbone)
     for i, path in zip(items.index, items["audio_path"]):

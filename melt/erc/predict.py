@@ -37,9 +37,9 @@ def _text_embeddings(model_dir: Path, config: dict,
 
 def _audio_embeddings(config: dict, paths: list[str | None]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     from melt.data.audio import AudioError
-    from melt.ser.cache import FULL
-    from melt.ser.features import EgemapsExtractor, SslExtractor
-    from melt.ser.registry import EGEMAPS, BackboneSpec
+    from melt.compute.store import FULL
+    from melt.compute.extractors import EgemapsExtractor, SslExtractor
+    from melt.compute.registry import EGEMAPS, BackboneSpec
 
     emb = config["embeddings"]["audio"]
     spec = BackboneSpec(**emb["model"]["spec"])

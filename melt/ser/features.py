@@ -4,7 +4,7 @@ Items: the prepared MELD-format splits (`data/prepared/{train,dev,test}.csv`) an
 Training utterances (split `train`) get the crop policy (up to `train_crops` seeded `crop_s` windows; a
 shorter utterance is used whole, unpadded); everything else is pooled over the whole utterance. The eGeMAPS
 backbone has no frames to crop: its 88 functionals of the whole utterance are its single "layer".
-Vectors are computed once into the shared store (`ser.feature_cache_dir`, see melt.ser.cache). Output folder:
+Vectors are computed once into the shared store (`ser.feature_cache_dir`, see melt.compute.store). Output folder:
 `store/` (exactly the vectors the index refers to), `index.csv` (one row per item with status and reason),
 `info.json` (backbone fingerprint, crop policy, layer count and size, item counts per status). How many vectors
 were extracted vs reused depends on the store's history, not on the inputs: it is returned (and logged by the
@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from melt.data.audio import AudioError, load_audio, SAMPLE_RATE
+from melt.compute.extractors import EgemapsExtractor, SslExtractor
+from melt.compute.registry import EGEMAPS
+from melt.compute.store import FULL, FeatureStore, crop_policy, materialize
+from melt.data.audio import AudioError, SAMPLE_RATE
 from melt.data.corpora import read_corpus
 from melt.io import sha256_file, write_csv, write_json
 from melt.repo import shared_path
-from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy, materialize
 from melt.ser.params import SerParams
-from melt.ser.registry import EGEMAPS, BackboneSpec
 
 SPLITS = ("train", "dev", "test")
 INDEX_COLUMNS = ["set", "item_id", "split", "dialogue_id", "utterance_id", "audio_path", "speaker", "emotion",
@@ -71,53 +72,6 @@ def collect_items(prepared_dir: str | Path, ser: SerParams) -> pd.DataFrame:
                                     "speaker": corpus["speaker"], "emotion": corpus["emotion"],
                                     "reason": corpus["reason"]}))
     return pd.concat(frames, ignore_index=True)
-
-
-class SslExtractor:
-    """A frozen transformers backbone: per-layer mean-pooled hidden states."""
-
-    def __init__(self, spec: BackboneSpec, device: str = "cpu"):
-        from melt.ser.backbones import fingerprint, load_backbone, wants_normalized_input
-
-        self.model = load_backbone(spec, device=device)
-        self.normalized = wants_normalized_input(spec)
-        self.info = fingerprint(spec, self.model, self.normalized)
-
-    def compute(self, path: str, sha: str, policy: str, crop_samples: int, crops: int) -> np.ndarray:
-        from melt.ser.backbones import layer_means, normalize
-
-        wave = load_audio(path)
-        if wave.size == 0:
-            raise AudioError("empty audio")
-        starts = [0] if policy == FULL else crop_offsets(sha, wave.size, crop_samples, crops)
-        windows = [wave if policy == FULL else wave[o:o + crop_samples] for o in starts]
-        if self.normalized:
-            windows = [normalize(w) for w in windows]
-        return np.stack([layer_means(self.model, w) for w in windows])
-
-
-class EgemapsExtractor:
-    """openSMILE eGeMAPSv02 functionals (melt.data.egemaps): one "layer" of 88 values per utterance."""
-
-    def __init__(self, workers: int):
-        from melt.data.egemaps import CACHE_VERSION
-
-        self.workers = workers
-        self.info = {"id": EGEMAPS, "revision": None, "commit": None, "version": CACHE_VERSION,
-                     "key": f"egemaps-{CACHE_VERSION}"}
-
-    def compute_many(self, jobs: list[tuple[str, str]]) -> dict[str, np.ndarray | str]:
-        """{sha: (1, 1, 88) array or failure reason} for (path, sha) jobs, in worker processes."""
-        from melt.data.egemaps import egemaps_functionals
-
-        features, failures = egemaps_functionals([p for p, _ in jobs], workers=self.workers)
-        by_path = {p: s for p, s in jobs}
-        out: dict[str, np.ndarray | str] = {}
-        for path, values in features.iterrows():
-            out[by_path[path]] = values.to_numpy(dtype=np.float32)[None, None, :]
-        for path, reason in zip(failures["path"], failures["reason"]):
-            out[by_path[path]] = f"egemaps: {reason}"
-        return out
 
 
 def _distributed(device: str):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from melt.params_base import Section
-from melt.ser.registry import BACKBONES, EGEMAPS, BackboneSpec, check_name
+from melt.compute.registry import BACKBONES, EGEMAPS, BackboneSpec, check_name
 
 
 class CorpusPath(Section):

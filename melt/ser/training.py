@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from melt.ser.data import Arrays
-from melt.ser.model import FineTunedSer, WeightedLayerHead
+from melt.compute.heads import WeightedLayerHead
+from melt.ser.model import FineTunedSer
 
 EpochCallback = Callable[[int, float], None]
 
