@@ -43,7 +43,7 @@ def erc_params(root: Path, **kw) -> ErcParams:
 
 def ser_params(root: Path) -> SerParams:
     return SerParams.model_validate({"eval_corpora": [], "feature_cache_dir": str(root / "ser-store"),
-                                     "egemaps_workers": 2, "device": "cpu"})
+                                     "device": "cpu"})
 
 
 def tree(folder: Path) -> dict[str, bytes]:

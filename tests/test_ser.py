@@ -93,7 +93,7 @@ def ser_params(root: Path, data: dict, backbone_dir: Path | None, **kw) -> SerPa
     base = dict(backbones=("tiny",) if backbone_dir else ("egemaps",), extra_backbones=extra,
                 eval_corpora=("acted",), corpora={"acted": {"path": str(data["acted"])}},
                 crop_s=0.5, train_crops=2, hidden_size=16, epochs=4, batch_size=8, device="cpu",
-                egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                 feature_cache_dir=str(root / "feature-store"))
     return SerParams.model_validate({**base, **kw})
 

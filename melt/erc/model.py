@@ -70,7 +70,7 @@ class DialogueContext(nn.Module):
         steps = x.shape[1]
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=steps)
-        attended = masked_attention(self.attention, states, states, padding_mask(lengths, steps))
+        attended = masked_attention(self.attention, states, states, padding_mask(lengths, steps).to(x.device))
         return self.norm(states + self.dropout(attended))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

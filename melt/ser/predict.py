@@ -36,9 +36,9 @@ def _probabilities(wav_path, config, spec, model, model_dir, head_dir) -> np.nda
     from melt.ser.training import predict_pooled, predict_waves
 
     if spec.id == EGEMAPS:
-        from melt.ser.features import EgemapsExtractor
+        from melt.compute.extractors import egemaps_vector
 
-        result = EgemapsExtractor(workers=1).compute_many([(str(wav_path), "x")])["x"]
+        result = egemaps_vector(str(wav_path))
         if isinstance(result, str):
             raise ValueError(f"{wav_path}: {result}")
         return predict_pooled(model, result[0])[0]
