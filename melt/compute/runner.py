@@ -85,8 +85,8 @@ def run_model(spec: ModelSpec, items: Sequence[Item], on_result: Callable[[Hasha
               local_model=None) -> int:
     """`on_result(key, result or Failure)` for every item, in this process; returns the number of items run.
 
-    local_model: an instance of `spec` the caller already built (e.g. to fingerprint it), used by the local engine
-    with one actor instead of loading the model a second time."""
+    local_model: an instance of `spec` the caller already built (e.g. to fingerprint it), used when the local engine
+    runs the model in this process, instead of loading it a second time."""
     if not items:
         return 0
     keys = [key for key, _ in items]
