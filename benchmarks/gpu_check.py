@@ -143,7 +143,7 @@ def step_ser(device: str) -> None:
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 400)
-    x = rng.standard_normal((400, 1, 5, 32)).astype(np.float32) + y[:, None, None, None] * 0.5
+    x = (rng.standard_normal((400, 1, 5, 32)) + y[:, None, None, None] * 0.5).astype(np.float32)
     arrays = Arrays(x, np.ones(400, dtype=np.int64), y)
     cfg = HeadConfig(hidden_size=32, epochs=20, batch_size=32, seed=0)
     losses = {}
