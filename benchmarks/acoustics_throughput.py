@@ -1,4 +1,4 @@
-"""eGeMAPS extraction throughput (files/s) with 1 and 2 worker processes on the same files, no cache.
+"""eGeMAPS extraction throughput (files/s) with 1 and 2 local worker processes (melt.compute.runner), no cache.
 
     python benchmarks/acoustics_throughput.py [--audio-dir demo/sitcom/audio] [--limit 200]
 
@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from melt.data.egemaps import extract  # noqa: E402
+from melt.acoustics.extract import extract  # noqa: E402
+from melt.compute.params import ActorResources  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -29,7 +30,8 @@ def cpu_seconds() -> float:
 def files_per_second(paths: list[str], workers: int, chunk_size: int) -> tuple[float, float, int]:
     """Wall-clock files/s, and CPU ms per file (equal for 1 and 2 workers unless overhead grows)."""
     start, cpu = time.perf_counter(), cpu_seconds()
-    result = extract(paths, workers=workers, cache_dir=None, progress=False, chunk_size=chunk_size)
+    result = extract(paths, resources=ActorResources(actors=workers, batch_size=chunk_size), cache_dir=None,
+                     progress=False)
     elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     return len(paths) / elapsed, 1000 * cpu / len(paths), len(result.features)
 
@@ -48,7 +50,7 @@ def main() -> None:
         sys.exit(f"no .wav files under {args.audio_dir}")
     print(f"{len(paths)} files from {args.audio_dir}, {os.cpu_count()} CPUs, "
           f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    extract(paths[:1], workers=1, progress=False)  # build this process's openSMILE once, outside the timing
+    extract(paths[:1], resources=ActorResources(actors=1), progress=False)  # openSMILE built once, outside the timing
 
     rates = {}
     for workers in (1, 2):

@@ -77,7 +77,7 @@ def embedding_seconds(measure: int) -> dict[str, float]:
     """Seconds per utterance of a RoBERTa-base text embedding and a wav2vec2-large audio embedding (random weights)."""
     from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2Model
 
-    from melt.ser.backbones import layer_means
+    from melt.compute.backbones import layer_means
 
     torch.manual_seed(0)
     text_model = RobertaModel(RobertaConfig(vocab_size=50265)).eval()

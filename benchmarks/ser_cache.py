@@ -3,7 +3,7 @@
 Real-size wav2vec2-base architecture (transformers' default Wav2Vec2Config: 12 layers × 768) with random
 weights — timing only, nothing is downloaded. On one small set of synthetic utterances, in one run:
   * recompute epoch: backbone forward on every utterance (the 5 s crop) + head steps, as without a cache;
-  * extraction: one backbone pass filling the cache (melt.ser.backbones.layer_means);
+  * extraction: one backbone pass filling the cache (melt.compute.backbones.layer_means);
   * cached epoch: head steps on the cached per-layer vectors (melt.ser.training.train_head).
 Then a cached epoch at MELT-train size (7,024 utterances × 13 layers × 768, random vectors) is timed, and
 the paper's schedule (100 epochs) is extrapolated from the measured per-epoch times:
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from melt.ser.backbones import layer_means
+from melt.compute.backbones import layer_means
 from melt.ser.data import Arrays
-from melt.ser.model import WeightedLayerHead
+from melt.compute.heads import WeightedLayerHead
 from melt.ser.training import HeadConfig, train_head
 
 SR = 16_000

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError
 from melt.acoustics.params import AcousticsParams
 from melt.analysis.params import AnalyzeParams, DeriveParams
 from melt.annotate.params import AnnotateParams, PromptsParams
+from melt.compute.params import ComputeParams
 from melt.data.params import DataParams, PrepareParams
 from melt.erc.params import ErcParams
 from melt.params_base import ParamsError, Section, describe_error, read_params_file
@@ -58,6 +59,9 @@ class Params(Section):
     erc: ErcParams = Field(default_factory=ErcParams, description=(
         "Stages `erc_data`, `erc_embed`, `erc_train`, `erc_evaluate`, `erc_report`: dialogue-level speech–text "
         "emotion recognition, MERITS-L part 2 (docs/erc.md)."))
+    compute: ComputeParams = Field(default_factory=ComputeParams, description=(
+        "Where the stages that run a model over every file run: this machine or a Ray cluster, and what each model "
+        "instance asks for (docs/scale.md)."))
 
 
 def parse_params(raw: dict | None, source: str = "params") -> Params:

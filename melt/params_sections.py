@@ -7,4 +7,5 @@ adding a section re-runs nothing.
 """
 
 SECTIONS = ("data", "prepare", "prompts", "annotate", "derive", "analyze", "publish", "acoustics", "ser", "study",
-            "pretrain", "asr", "pseudolabel", "text", "erc")
+            "pretrain", "asr", "pseudolabel", "text", "erc",
+            "compute")

@@ -8,14 +8,29 @@ experiment (melt.repo.repo_root), so runs of experiments that are never applied 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+from pathlib import Path
 
+from melt.io import TEMP_PREFIX, sha256_file
 from melt.repo import repo_root
+
+# The tag on a training run that holds its checkpoint's content hash: how evaluation finds the run of a checkpoint.
+CHECKPOINT_TAG = "checkpoint_sha256"
 
 
 def tracking_uri(configured: str | None = None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def checkpoint_sha256(model_dir: str | Path) -> str:
+    """Content hash of a checkpoint folder: every file's relative path and bytes (temp files ignored)."""
+    root = Path(model_dir)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(TEMP_PREFIX)):
+        h.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
+    return h.hexdigest()
 
 
 def git_revision() -> str:

@@ -4,13 +4,15 @@ reports/acoustics.json (details) and reports/acoustics_confusion_*.csv (plots) (
 
 from melt.acoustics.run import run
 from melt.acoustics.params import AcousticsParams
+from melt.compute.params import ComputeParams
 from melt.params_base import stage_params
 
 if __name__ == "__main__":
-    params = stage_params(acoustics=AcousticsParams)
+    params = stage_params(acoustics=AcousticsParams, compute=ComputeParams)
     report = run(params.acoustics, prepared_dir="data/prepared", melt_dir="data/melt",
                  features_path="data/features/egemaps.parquet", out_dir="data/acoustics",
-                 metrics_path="metrics/acoustics.json", report_path="reports/acoustics.json", plots_dir="reports")
+                 metrics_path="metrics/acoustics.json", report_path="reports/acoustics.json", plots_dir="reports",
+                 compute=params.compute)
     for split, audio in report["audio"].items():
         print(f"{split}: {audio['measured']}/{audio['prepared']} measured, {audio['no_audio']} without audio, "
               f"{audio['audio_failed']} failed")

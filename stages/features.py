@@ -6,6 +6,7 @@ from melt.reproducible import configure_torch  # first: sets the exact-numerics 
 
 import sys
 
+from melt.compute.params import ComputeParams
 from melt.params_base import stage_params
 from melt.ser.features import extract_features
 from melt.ser.params import SerParams
@@ -13,9 +14,9 @@ from melt.ser.params import SerParams
 if __name__ == "__main__":
     configure_torch()
     backbone = sys.argv[1]
-    info = extract_features(stage_params(ser=SerParams).ser, backbone, prepared_dir="data/prepared",
-                            out_dir=f"data/features/ser/{backbone}")
-    if info:  # the main process reports (others return {} under `accelerate launch`)
-        print(f"{backbone}: {info['items']} items {info['status']}, {info['layers']} layers × {info['dim']}; "
-              f"vectors extracted {info['vectors_extracted']}, reused {info['vectors_reused']}, "
-              f"failed {info['vectors_failed']}")
+    params = stage_params(ser=SerParams, compute=ComputeParams)
+    info = extract_features(params.ser, backbone, prepared_dir="data/prepared", out_dir=f"data/features/ser/{backbone}",
+                            compute=params.compute)
+    print(f"{backbone}: {info['items']} items {info['status']}, {info['layers']} layers × {info['dim']}; "
+          f"vectors extracted {info['vectors_extracted']}, reused {info['vectors_reused']}, "
+          f"failed {info['vectors_failed']}")

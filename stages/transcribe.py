@@ -2,14 +2,15 @@
 
 from melt.reproducible import configure_torch  # first: sets the exact-numerics environment before torch loads
 
+from melt.compute.params import ComputeParams
 from melt.params_base import stage_params
 from melt.pretrain.params import AsrParams, PretrainParams
 from melt.pretrain.transcribe import transcribe_corpus
 
 if __name__ == "__main__":
     configure_torch()
-    params = stage_params(pretrain=PretrainParams, asr=AsrParams)
-    s = transcribe_corpus(params.pretrain, params.asr)
+    params = stage_params(pretrain=PretrainParams, asr=AsrParams, compute=ComputeParams)
+    s = transcribe_corpus(params.pretrain, params.asr, compute=params.compute)
     line = f"transcribe ({s['corpus']}, {params.asr.backend}): {s['items']} items, {s['excluded']} excluded"
     if params.asr.backend == "whisper":
         rtf = s["asr_seconds"] / s["audio_s_transcribed"] if s["audio_s_transcribed"] else 0.0

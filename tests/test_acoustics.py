@@ -14,6 +14,7 @@ import soundfile as sf
 from melt.acoustics.descriptions import RulesError, load_rules, map_description
 from melt.acoustics.params import DEFAULT_RULES, AcousticsParams
 from melt.acoustics.run import run
+from melt.compute.params import ComputeParams
 from melt.config import ParamsError, parse_params
 from melt.data.egemaps import N_FEATURES
 
@@ -86,7 +87,7 @@ def add_bad_rows(root: Path) -> None:
 
 def run_chain(root: Path, prepared: Path, melt: Path, **params) -> dict:
     """The stage's library entry point; returns the report (the headline metrics are checked against it)."""
-    params = AcousticsParams(**{"workers": 2, "cache_dir": root / "cache", **params})
+    params = AcousticsParams(**{"cache_dir": root / "cache", **params})
     report = run(params, prepared, melt, features_path=root / "features" / "egemaps.parquet",
                  out_dir=root / "out", metrics_path=root / "metrics" / "acoustics.json",
                  report_path=root / "reports" / "acoustics.json", plots_dir=root / "reports", progress=False)
@@ -323,7 +324,7 @@ def test_relative_cache_dir_is_the_repository_store_inside_an_experiment(tmp_pat
     monkeypatch.chdir(temp_copy)
     monkeypatch.setenv("DVC_ROOT", str(repo))
     rows = read_prepared(prepared)
-    table, *_ = measure(rows, AcousticsParams(workers=1, cache_dir=Path("cache/egemaps")), progress=False)
+    table, *_ = measure(rows, AcousticsParams(cache_dir=Path("cache/egemaps")), ComputeParams(), progress=False)
     cached = sorted(p.stem for p in (repo / "cache" / "egemaps" / CACHE_VERSION).rglob("*.json"))
     assert cached == sorted(set(table["audio_sha256"])) and len(cached) == 3
     assert not (temp_copy / "cache").exists()

@@ -1,4 +1,5 @@
-"""melt.data.egemaps: real openSMILE on synthetic tones; failures, parallel workers, content-hash cache."""
+"""eGeMAPS extraction (melt.data.egemaps through melt.acoustics.extract): real openSMILE on synthetic tones;
+failures, parallel worker processes, content-hash cache."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melt.data.egemaps import (CACHE_VERSION, LOUDNESS_FEATURE, N_FEATURES, PITCH_FEATURE,
-                               egemaps_functionals, extract, sha256_bytes)
+from melt.acoustics.extract import extract
+from melt.compute.params import ActorResources
+from melt.data.egemaps import CACHE_VERSION, LOUDNESS_FEATURE, N_FEATURES, PITCH_FEATURE, sha256_bytes
 
 SR = 16000
 
@@ -38,7 +40,8 @@ def audio_set(tmp_path: Path) -> dict[str, Path]:
 
 def test_features_and_failures(audio_set):
     paths = [str(p) for p in audio_set.values()]
-    features, failures = egemaps_functionals(paths, workers=1, progress=False)
+    result = extract(paths, resources=ActorResources(actors=1), progress=False)
+    features, failures = result.features, result.failures
     assert features.shape == (3, N_FEATURES)
     assert list(features.index) == [str(audio_set[k]) for k in ("low", "high", "mid")]
     # Higher tone → higher F0 (semitones), louder tone → higher loudness.
@@ -54,10 +57,10 @@ def test_features_and_failures(audio_set):
 
 def test_two_workers_match_one(audio_set):
     paths = [str(audio_set[k]) for k in ("low", "high", "mid", "silent")] * 3  # duplicates are extracted once
-    one = extract(paths, workers=1, progress=False, chunk_size=1)
-    two = extract(paths, workers=2, progress=False, chunk_size=1)
+    one = extract(paths, resources=ActorResources(actors=1, batch_size=1), progress=False)
+    two = extract(paths, resources=ActorResources(actors=2, batch_size=1), progress=False)
     assert list(two.features.index) == list(one.features.index)
-    np.testing.assert_allclose(two.features.to_numpy(), one.features.to_numpy())
+    np.testing.assert_array_equal(two.features.to_numpy(), one.features.to_numpy())
     assert list(two.failures["path"]) == [str(audio_set["silent"])]
     assert two.sha256[str(audio_set["low"])] == sha256_bytes(audio_set["low"].read_bytes())
 
@@ -65,7 +68,7 @@ def test_two_workers_match_one(audio_set):
 def test_cache_by_content_hash(audio_set, tmp_path):
     cache = tmp_path / "cache"
     low = audio_set["low"]
-    first, _ = egemaps_functionals([low], cache_dir=cache, progress=False)
+    first = extract([low], cache_dir=cache, progress=False).features
     entry = cache / CACHE_VERSION / sha256_bytes(low.read_bytes())[:2] / f"{sha256_bytes(low.read_bytes())}.json"
     assert entry.is_file()
     # Plant a marker value in the cache entry: a copy of the same bytes under another name must hit it.
@@ -74,9 +77,9 @@ def test_cache_by_content_hash(audio_set, tmp_path):
     entry.write_text(json.dumps(values))
     copy = tmp_path / "renamed.wav"
     copy.write_bytes(low.read_bytes())
-    again, _ = egemaps_functionals([copy], cache_dir=cache, progress=False)
+    again = extract([copy], cache_dir=cache, progress=False).features
     assert again.loc[str(copy), PITCH_FEATURE] == -123.0
     # Changed audio → a new hash → extracted afresh.
     tone(copy, 300.0, 0.3)
-    fresh, _ = egemaps_functionals([copy], cache_dir=cache, progress=False)
+    fresh = extract([copy], cache_dir=cache, progress=False).features
     assert fresh.loc[str(copy), PITCH_FEATURE] > first.loc[str(low), PITCH_FEATURE]

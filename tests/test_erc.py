@@ -22,7 +22,7 @@ from melt.erc.inference import MODELS
 from melt.erc.params import ErcParams
 from melt.erc.predict import predict_dialogue
 from melt.erc.train import train_model
-from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.ser.features import extract_features
 from melt.ser.params import SerParams
 from melt.tracking import Tracker
@@ -43,7 +43,7 @@ def erc_params(root: Path, **kw) -> ErcParams:
 
 def ser_params(root: Path) -> SerParams:
     return SerParams.model_validate({"eval_corpora": [], "feature_cache_dir": str(root / "ser-store"),
-                                     "egemaps_workers": 2, "device": "cpu"})
+                                     "device": "cpu"})
 
 
 def tree(folder: Path) -> dict[str, bytes]:

@@ -31,8 +31,8 @@ def _text_key(folder: Path) -> dict:
 
 
 def _ser_key(folder: Path) -> dict:
-    from melt.ser.features import SslExtractor
-    from melt.ser.registry import BackboneSpec
+    from melt.compute.extractors import SslExtractor
+    from melt.compute.registry import BackboneSpec
 
     return SslExtractor(BackboneSpec(id=str(folder))).info
 

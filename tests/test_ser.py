@@ -18,14 +18,14 @@ import soundfile as sf
 import torch
 
 from melt.data.labels import EMOTIONS
-from melt.ser.backbones import layer_means, load_backbone
+from melt.compute.backbones import layer_means, load_backbone
 from melt.ser.data import Arrays
 from melt.ser.evaluate import evaluate_model
 from melt.ser.features import extract_features
-from melt.ser.model import WeightedLayerHead, masked_mean
+from melt.compute.heads import WeightedLayerHead, masked_mean
 from melt.ser.params import SerParams
 from melt.ser.predict import predict_emotion
-from melt.ser.registry import BackboneSpec
+from melt.compute.registry import BackboneSpec
 from melt.ser.run import run_backbone
 from melt.ser.train import train_models
 from melt.ser.training import HeadConfig, train_head
@@ -93,7 +93,7 @@ def ser_params(root: Path, data: dict, backbone_dir: Path | None, **kw) -> SerPa
     base = dict(backbones=("tiny",) if backbone_dir else ("egemaps",), extra_backbones=extra,
                 eval_corpora=("acted",), corpora={"acted": {"path": str(data["acted"])}},
                 crop_s=0.5, train_crops=2, hidden_size=16, epochs=4, batch_size=8, device="cpu",
-                egemaps_workers=2, mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                mlflow_tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
                 feature_cache_dir=str(root / "feature-store"))
     return SerParams.model_validate({**base, **kw})
 
@@ -279,7 +279,7 @@ def test_mlflow_run_contents(trained):
     import mlflow
 
     ser = trained["ser"]
-    from melt.ser.checkpoint import checkpoint_sha256
+    from melt.tracking import checkpoint_sha256
 
     client = mlflow.MlflowClient(tracking_uri=ser.mlflow_tracking_uri)
     run_id = trained["summary"]["run_id"]
@@ -356,7 +356,7 @@ def test_heads_restricted_to_each_corpus_classes_on_the_same_utterances(trained,
 
 def test_training_is_bit_reproducible(trained, tmp_path):
     """Same params and inputs → byte-identical checkpoint (and no run id or timing inside it)."""
-    from melt.ser.checkpoint import checkpoint_sha256
+    from melt.tracking import checkpoint_sha256
 
     d = trained["data"]
     again = train_models(trained["ser"], "tiny", "melt", d["melt"], trained["root"] / "features", tmp_path / "m",

@@ -15,8 +15,6 @@ DEFAULT_RULES = Path("melt/acoustics/description_rules.yaml")
 class AcousticsParams(Section):
     """The `acoustics` stage: the LLM's pitch/loudness descriptions vs eGeMAPS (paper Table 4), docs/acoustics.md."""
 
-    workers: int = Field(2, ge=1, description="openSMILE worker processes (one `Smile` per process, files in "
-                                              "chunks of 8).")
     cache_dir: Path | None = Field(
         Path("cache/egemaps"),
         description="Per-file eGeMAPS results keyed by the sha256 of the audio bytes, so unchanged audio is never "

@@ -15,7 +15,9 @@ import pandas as pd
 from melt.acoustics.descriptions import CHARACTERISTICS, load_rules
 from melt.acoustics.params import AcousticsParams
 from melt.acoustics.validate import KEY, acoustic_levels, describe_levels, join, summarize, unmappable_list
-from melt.data.egemaps import FAILURE_KINDS, extract
+from melt.acoustics.extract import extract
+from melt.compute.params import ComputeParams
+from melt.data.egemaps import FAILURE_KINDS
 from melt.data.meld import SPLITS
 from melt.io import atomic_open, write_csv, write_json
 from melt.repo import shared_path
@@ -59,7 +61,7 @@ def read_melt(melt_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
+def measure(rows: pd.DataFrame, params: AcousticsParams, compute: ComputeParams, progress: bool = True):
     """eGeMAPS per prepared row with audio.
 
     Returns the parquet table (measured rows: key, audio_sha256, 88 features), the features aligned
@@ -69,7 +71,7 @@ def measure(rows: pd.DataFrame, params: AcousticsParams, progress: bool = True):
     has_audio = rows["audio_path"] != ""
     # One eGeMAPS cache per repository, shared by the workspace and every `dvc exp run --temp/--queue` copy.
     cache_dir = None if params.cache_dir is None else shared_path(params.cache_dir, "cache/egemaps")
-    result = extract(rows.loc[has_audio, "audio_path"], workers=params.workers, cache_dir=cache_dir,
+    result = extract(rows.loc[has_audio, "audio_path"], compute, compute.acoustics, cache_dir=cache_dir,
                      progress=progress)
     per_row = result.features.reindex(rows["audio_path"].where(has_audio)).set_axis(rows.index)
     reason = dict(zip(result.failures["path"], result.failures["reason"]))
@@ -100,14 +102,15 @@ def headline(report: dict) -> dict:
 
 
 def run(params: AcousticsParams, prepared_dir: Path, melt_dir: Path, features_path: Path, out_dir: Path,
-        metrics_path: Path, report_path: Path, plots_dir: Path, progress: bool = True) -> dict:
+        metrics_path: Path, report_path: Path, plots_dir: Path, compute: ComputeParams | None = None,
+        progress: bool = True) -> dict:
     """Write the parquet, `out_dir`'s CSVs, the headline metrics, the report and the confusion plots;
     returns the report."""
     rules = load_rules(params.rules)  # fail on a bad rules file before minutes of extraction
     rows = read_prepared(prepared_dir)
     melt = read_melt(melt_dir)
 
-    table, per_row, audio_status, failures = measure(rows, params, progress)
+    table, per_row, audio_status, failures = measure(rows, params, compute or ComputeParams(), progress)
     features_path = Path(features_path)
     features_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(features_path, "wb") as f:

@@ -18,15 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
-from melt.erc.table import MODALITIES, read_table
+from melt.compute.extractors import EgemapsModel, SslModel, as_vectors, egemaps_info
+from melt.compute.params import ComputeParams
+from melt.compute.registry import EGEMAPS
+from melt.compute.runner import Failure, ModelSpec, run_model
+from melt.compute.store import FULL, FeatureStore, materialize
 from melt.erc.params import ErcParams
+from melt.erc.table import MODALITIES, read_table
 from melt.io import sha256_file, write_csv, write_json
 from melt.repo import shared_path
-from melt.ser.cache import FULL, FeatureStore, materialize
 from melt.ser.params import SerParams
-from melt.ser.registry import EGEMAPS
 
 INDEX_COLUMNS = ["dataset", "item_id", "sha256", "vectors", "status", "reason"]
 TEXT_POLICY = "text"
@@ -41,24 +43,20 @@ def _items(erc: ErcParams, tables_dir: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _device(erc: ErcParams) -> str:
-    import torch
-
-    return "cuda" if erc.device == "auto" and torch.cuda.is_available() else "cpu"
-
-
 def embed_turns(modality: str, erc: ErcParams, ser: SerParams, tables_dir: str | Path, out_dir: str | Path,
-                progress: bool = True) -> dict:
-    """Fill the store with what is missing, write the output folder; returns info.json + this run's counters."""
+                compute: ComputeParams | None = None, progress: bool = True) -> dict:
+    """Fill the store with what is missing (through melt.compute.runner, engine and actors from `compute`), write
+    the output folder; returns info.json + this run's counters."""
+    compute = compute or ComputeParams()
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r} (known: {', '.join(MODALITIES)})")
     out_dir = Path(out_dir)
     items = _items(erc, tables_dir)
     items["status"], items["reason"], items["sha256"] = "ok", None, None
     if modality == "text":
-        computed, model = _embed_text(erc, items, out_dir, progress)
+        computed, model = _embed_text(erc, items, out_dir, compute, progress)
     else:
-        computed, model = _embed_audio(erc, ser, items, out_dir, progress)
+        computed, model = _embed_audio(erc, ser, items, out_dir, compute, progress)
     store, fingerprint = model["store"], model["fingerprint"]
     policy = TEXT_POLICY if modality == "text" else FULL
     ok = items["status"] == "ok"
@@ -76,12 +74,15 @@ def embed_turns(modality: str, erc: ErcParams, ser: SerParams, tables_dir: str |
             "vectors_reused": len(needed) - computed}
 
 
-def _embed_text(erc: ErcParams, items: pd.DataFrame, out_dir: Path, progress: bool) -> tuple[int, dict]:
-    from melt.erc.text import TextEncoder
+def _embed_text(erc: ErcParams, items: pd.DataFrame, out_dir: Path, compute: ComputeParams,
+                progress: bool) -> tuple[int, dict]:
+    from melt.erc.text import TextModel
 
-    encoder = TextEncoder(erc.text_model, erc.text_revision, erc.text_max_length, device=_device(erc))
+    kwargs = {"model_id": erc.text_model, "revision": erc.text_revision, "max_length": erc.text_max_length,
+              "device": erc.device}
+    local = TextModel(**kwargs)   # here for its fingerprint (it names the store folder); the local engine reuses it
     root = out_dir if erc.embedding_cache_dir is None else shared_path(erc.embedding_cache_dir, "cache/erc-embeddings")
-    store = FeatureStore(root, encoder.info["key"])
+    store = FeatureStore(root, local.info["key"])
     for i, text in zip(items.index, items["text"]):
         if not isinstance(text, str) or not text.strip():
             items.loc[i, ["status", "reason"]] = ["failed", "empty text"]
@@ -89,16 +90,15 @@ def _embed_text(erc: ErcParams, items: pd.DataFrame, out_dir: Path, progress: bo
             items.at[i, "sha256"] = text_sha256(text)
     todo = items[items["status"] == "ok"].drop_duplicates("sha256")
     todo = todo[[not store.has(TEXT_POLICY, s) for s in todo["sha256"]]]
-    for text, sha in tqdm(list(zip(todo["text"], todo["sha256"])), desc="text embeddings", unit="turn",
-                          disable=not progress):
-        store.put(TEXT_POLICY, sha, encoder.embed(text))
+    run_model(ModelSpec(TextModel, kwargs), list(zip(todo["sha256"], todo["text"])),
+              lambda sha, vectors: store.put(TEXT_POLICY, sha, vectors), compute, compute.erc_embed,
+              desc="text embeddings", progress=progress, local_model=local)
     name = {"id": erc.text_model, "revision": erc.text_revision, "max_length": erc.text_max_length}
-    return len(todo), {"store": store, "fingerprint": encoder.info, "name": name}
+    return len(todo), {"store": store, "fingerprint": local.info, "name": name}
 
 
-def _embed_audio(erc: ErcParams, ser: SerParams, items: pd.DataFrame, out_dir: Path, progress: bool) -> tuple[int, dict]:
-    from melt.ser.features import EgemapsExtractor, SslExtractor
-
+def _embed_audio(erc: ErcParams, ser: SerParams, items: pd.DataFrame, out_dir: Path, compute: ComputeParams,
+                 progress: bool) -> tuple[int, dict]:
     spec = ser.backbone_spec(erc.speech_backbone)
     for i, path in zip(items.index, items["audio_path"]):
         if not isinstance(path, str) or not path:
@@ -109,29 +109,31 @@ def _embed_audio(erc: ErcParams, ser: SerParams, items: pd.DataFrame, out_dir: P
         except OSError as err:
             items.loc[i, ["status", "reason"]] = ["failed", f"audio missing or unreadable: {err}"]
     is_egemaps = spec.id == EGEMAPS
-    extractor = EgemapsExtractor(ser.egemaps_workers) if is_egemaps else SslExtractor(spec, device=_device(erc))
+    local = None if is_egemaps else SslModel(spec, device=erc.device, device_param="erc.device")
+    fingerprint = egemaps_info() if is_egemaps else local.extractor.info
     root = out_dir if ser.feature_cache_dir is None else shared_path(ser.feature_cache_dir, "cache/ser-features")
-    store = FeatureStore(root, extractor.info["key"])
+    store = FeatureStore(root, fingerprint["key"])
     todo = items[items["status"] == "ok"].drop_duplicates("sha256")
     todo = todo[[not store.has(FULL, s) for s in todo["sha256"]]]
-    failed: dict[str, str] = {}
     if is_egemaps:
-        for sha, result in extractor.compute_many(list(zip(todo["audio_path"], todo["sha256"]))).items():
-            if isinstance(result, str):
-                failed[sha] = result
-            else:
-                store.put(FULL, sha, result)
+        model = ModelSpec(EgemapsModel)
+        jobs = list(zip(todo["sha256"], todo["audio_path"]))
     else:
-        from melt.data.audio import AudioError
+        model = ModelSpec(SslModel, {"spec": spec, "device": erc.device, "device_param": "erc.device"})
+        jobs = [(sha, {"path": path, "sha": sha, "policy": FULL, "crop_samples": 0, "crops": 1,
+                       "label": erc.speech_backbone}) for sha, path in zip(todo["sha256"], todo["audio_path"])]
+    failed: dict[str, str] = {}
 
-        for path, sha in tqdm(list(zip(todo["audio_path"], todo["sha256"])), desc=f"{erc.speech_backbone} embeddings",
-                              unit="turn", disable=not progress):
-            try:
-                store.put(FULL, sha, extractor.compute(path, sha, FULL, 0, 1))
-            except (AudioError, RuntimeError) as err:   # RuntimeError: too short for the CNN, etc.
-                failed[sha] = f"{erc.speech_backbone} failed: {err}"
+    def keep(sha: str, result) -> None:
+        if isinstance(result, Failure):
+            failed[sha] = f"egemaps: {result.reason}" if is_egemaps else result.reason
+        else:
+            store.put(FULL, sha, as_vectors(result) if is_egemaps else result)
+
+    run_model(model, jobs, keep, compute, compute.erc_embed, desc=f"{erc.speech_backbone} embeddings",
+              progress=progress, local_model=local)
     for i, sha in zip(items.index, items["sha256"]):
         if sha in failed:
             items.loc[i, ["status", "reason"]] = ["failed", failed[sha]]
     name = {"backbone": erc.speech_backbone, "spec": spec.model_dump()}
-    return len(todo) - len(failed), {"store": store, "fingerprint": extractor.info, "name": name}
+    return len(todo) - len(failed), {"store": store, "fingerprint": fingerprint, "name": name}

@@ -28,7 +28,7 @@ from melt.erc.names import MODELS, MOSI
 from melt.erc.protocols import describe, protocol_rows
 from melt.io import write_csv, write_json
 from melt.metrics import classification_metrics, mosi_binary
-from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.tracking import Tracker, dvc_experiment, tracking_uri
 
 

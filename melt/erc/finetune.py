@@ -19,7 +19,7 @@ from melt.erc.inference import batches
 from melt.erc.model import UtteranceClassifier
 from melt.erc.params import ErcParams
 from melt.erc.text import TextEncoder, embed_one
-from melt.erc.training import EpochLog, fit, weighted_f1
+from melt.erc.training import EpochLog, fit, training_device, weighted_f1
 
 
 class EndToEndText(nn.Module):
@@ -32,6 +32,7 @@ class EndToEndText(nn.Module):
 
     def pooled(self, texts: list[str]) -> torch.Tensor:
         enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        enc = enc.to(next(self.encoder.parameters()).device)
         hidden = self.encoder(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
@@ -94,12 +95,14 @@ def finetune_text(data: DialogueSet, erc: ErcParams, text_key: str, log: EpochLo
         probs = np.full((len(data.y), len(data.classes)), np.nan, dtype=np.float32)
         with torch.no_grad():
             rows = val[mod.ok[val]]
-            probs[rows] = torch.softmax(classifier(torch.from_numpy(x[rows])), dim=-1).numpy()
+            logits = classifier(torch.from_numpy(x[rows]).to(next(classifier.parameters()).device))
+            probs[rows] = torch.softmax(logits, dim=-1).cpu().numpy()
         return weighted_f1(data.y, probs, val, data.classes, "stage I (text, fine-tuned)")
 
     groups = [{"params": model.encoder.parameters(), "lr": erc.text_encoder_lr},
               {"params": classifier.parameters(), "lr": erc.stage1.lr}]
-    history, epoch = fit(model, epoch_batches, validate, erc.stage1, erc.seed, "stage1_text", log, groups)
+    history, epoch = fit(model, epoch_batches, validate, erc.stage1, erc.seed, "stage1_text", log, groups,
+                         device=training_device(erc))
     data.modalities["text"] = Modality(embed_all(model.encoder, loaded.tokenizer, texts, mod.ok, erc.text_max_length,
                                                  loaded.dim), mod.ok, mod.reason)
     return classifier, history, epoch, model.encoder, loaded.tokenizer

@@ -56,6 +56,12 @@ def _nan(n: int, classes: int) -> np.ndarray:
     return np.full((n, classes), np.nan, dtype=np.float32)
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    """Inputs go where the model is (the GPU while training with erc.device: auto/cuda); outputs come back to the
+    CPU, where the per-turn arrays live."""
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def utterance_outputs(model: UtteranceClassifier, x: np.ndarray, ok: np.ndarray,
                       chunk: int = 1024) -> tuple[torch.Tensor, np.ndarray]:
@@ -65,9 +71,9 @@ def utterance_outputs(model: UtteranceClassifier, x: np.ndarray, ok: np.ndarray,
     probs = _nan(len(x), model.mlp[-1].out_features)
     rows = np.flatnonzero(ok)
     for part in batches(list(rows), chunk):
-        h = model.represent(torch.from_numpy(x[part]))
-        reps[part] = h
-        probs[part] = torch.softmax(model.mlp[3](h), dim=-1).numpy()
+        h = model.represent(torch.from_numpy(x[part]).to(_device(model)))
+        reps[part] = h.cpu()
+        probs[part] = torch.softmax(model.mlp[3](h), dim=-1).cpu().numpy()
     return reps, probs
 
 
@@ -82,10 +88,10 @@ def dialogue_outputs(model: DialogueContext, reps: torch.Tensor, ok: np.ndarray,
         index, lengths = sequences(part, ok)
         if not len(lengths):
             continue
-        h = model.represent(gather(reps, index), lengths)
+        h = model.represent(gather(reps, index).to(_device(model)), lengths).cpu()
         real = index >= 0
         ctx[index[real]] = h[real]
-        probs[index[real].numpy()] = torch.softmax(model.out(h[real]), dim=-1).numpy()
+        probs[index[real].numpy()] = torch.softmax(model.out(h[real].to(_device(model))), dim=-1).cpu().numpy()
     return ctx, probs
 
 
@@ -107,7 +113,8 @@ def fusion_outputs(model: CoAttentionFusion, ctx: dict[str, torch.Tensor], ok: d
         index, text, audio, text_ok, audio_ok = fusion_batch(ctx, ok, part)
         both = text_ok & audio_ok
         if both.any():
-            logits = model(text, audio, text_ok, audio_ok)
+            dev = _device(model)
+            logits = model(text.to(dev), audio.to(dev), text_ok.to(dev), audio_ok.to(dev)).cpu()
             probs[index[both].numpy()] = torch.softmax(logits[both], dim=-1).numpy()
     return probs
 

@@ -1,7 +1,7 @@
 """The three stages of the hierarchical ERC model (MERITS-L part 2), per modality then fused.
 
 Stage I   UtteranceClassifier: softmax-weighted sum of an utterance's per-layer embeddings (the SER head,
-          melt.ser.model) → Linear → ReLU (the utterance representation) → Dropout → Linear.
+          melt.compute.heads) → Linear → ReLU (the utterance representation) → Dropout → Linear.
 Stage II  DialogueContext: a bidirectional GRU over a dialogue's frozen Stage I representations, then multi-head
           self-attention over the whole dialogue (no window), residual + LayerNorm (the contextual
           representation) → Dropout → Linear. Padding is masked: packed sequences for the GRU, a key padding mask
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from melt.ser.model import WeightedLayerHead
+from melt.compute.heads import WeightedLayerHead
 
 
 class UtteranceClassifier(WeightedLayerHead):
@@ -70,7 +70,7 @@ class DialogueContext(nn.Module):
         steps = x.shape[1]
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=steps)
-        attended = masked_attention(self.attention, states, states, padding_mask(lengths, steps))
+        attended = masked_attention(self.attention, states, states, padding_mask(lengths, steps).to(x.device))
         return self.norm(states + self.dropout(attended))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

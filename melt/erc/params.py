@@ -111,8 +111,10 @@ class ErcParams(Section):
     stage3: Schedule = _schedule("Stage III: text↔audio co-attention fusion on frozen Stage II representations.")
     seed: int = Field(0, description="Seed of initialisation and batch order: the same seed gives bit-identical "
                                      "checkpoints on the CPU.")
-    device: Literal["auto", "cpu"] = Field("cpu", description="`cpu` (bit-reproducible) or `auto` (a GPU when "
-                                                              "present, for large corpora).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "cpu", description="Where training and `erc_embed`'s models run: `cpu` (bit-identical on every CPU), `auto` "
+                           "(the GPU when present, for large corpora) or `cuda` (a GPU or an error). A GPU's bits are "
+                           "not the CPU's (docs/scale.md).")
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; null: $MLFLOW_TRACKING_URI, else sqlite:///<repository root>/mlflow.db.")
     mlflow_experiment: str = Field("melt-erc", description="MLflow experiment of the ERC training runs.")

@@ -36,10 +36,10 @@ def _text_embeddings(model_dir: Path, config: dict,
 
 
 def _audio_embeddings(config: dict, paths: list[str | None]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    from melt.compute.extractors import SslExtractor, egemaps_vector
+    from melt.compute.registry import EGEMAPS, BackboneSpec
+    from melt.compute.store import FULL
     from melt.data.audio import AudioError
-    from melt.ser.cache import FULL
-    from melt.ser.features import EgemapsExtractor, SslExtractor
-    from melt.ser.registry import EGEMAPS, BackboneSpec
 
     emb = config["embeddings"]["audio"]
     spec = BackboneSpec(**emb["model"]["spec"])
@@ -53,12 +53,12 @@ def _audio_embeddings(config: dict, paths: list[str | None]) -> tuple[np.ndarray
         else:
             present.append(i)
     if spec.id == EGEMAPS:
-        results = EgemapsExtractor(workers=1).compute_many([(str(paths[i]), str(i)) for i in present])
         for i in present:
-            if isinstance(results[str(i)], str):
-                reasons[i] = results[str(i)]
+            result = egemaps_vector(str(paths[i]))
+            if isinstance(result, str):
+                reasons[i] = result
             else:
-                x[i], ok[i] = results[str(i)][0], True
+                x[i], ok[i] = result[0], True
         return x, ok, reasons
     extractor = SslExtractor(spec)
     if extractor.info["key"] != emb["fingerprint"]["key"]:

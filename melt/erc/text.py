@@ -48,6 +48,20 @@ def embed_one(model, tokenizer, text: str, max_length: int) -> np.ndarray:
     return hidden.mean(dim=0).float().cpu().numpy()[None, None, :]
 
 
+class TextModel:
+    """Runner model (melt.compute.runner) of a TextEncoder: texts in, (1, 1, hidden) vectors out. `device` is
+    resolved in the process that runs it (`auto`: its GPU, if it has one)."""
+
+    def __init__(self, model_id: str, revision: str | None = None, max_length: int = 128, device: str = "cpu"):
+        from melt.compute.device import resolve_device
+
+        self.encoder = TextEncoder(model_id, revision, max_length, device=resolve_device(device, "erc.device"))
+        self.info = self.encoder.info
+
+    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+        return [self.encoder.embed(t) for t in texts]
+
+
 def fingerprint(model_id: str, revision: str | None, model, missing: set[str], tokenizer, max_length: int) -> dict:
     """What decides the embeddings (melt.fingerprint: keyed) — config, the weights the checkpoint provides,
     tokenizer, pooling, max length — and where the model came from (recorded, not keyed: id or folder, requested

@@ -12,7 +12,7 @@ from melt.erc.dialogues import DialogueSet, load_dialogue_set
 from melt.erc.labels import classes as label_classes
 from melt.erc.params import ErcParams
 from melt.erc.training import train_hierarchy
-from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
 
 HYPERPARAMETERS = ("utterance_hidden", "gru_hidden", "gru_layers", "heads", "fusion_hidden", "dropout", "seed",

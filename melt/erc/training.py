@@ -1,7 +1,8 @@
 """Hierarchical training: Stage I per modality, Stage II per modality on frozen Stage I representations, Stage III
 on frozen Stage II representations. Each stage keeps the epoch with the best weighted F1 on the validation split
 (ties: the earlier epoch); the test split is never used. Seeded and single-threaded on the CPU: the same data and
-params give bit-identical weights."""
+params give bit-identical weights. `erc.device` places the training (`auto`: the GPU when present); the trained
+models come back to the CPU, where the next stage's inputs are computed and the checkpoint is written."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from melt.compute.device import resolve_device
 from melt.erc.dialogues import DialogueSet
 from melt.erc.inference import (ErcModels, batches, dialogue_outputs, fusion_batch, fusion_outputs, gather,
                                 sequences, utterance_outputs)
@@ -33,17 +35,24 @@ def weighted_f1(y: np.ndarray, probs: np.ndarray, rows: np.ndarray, classes: tup
     return classification_metrics(truth, predicted, weighted_f1=True, digits=None)["f1_weighted"]
 
 
+def training_device(erc: ErcParams) -> str:
+    return resolve_device(erc.device, "erc.device")
+
+
 def fit(model: torch.nn.Module, epoch_batches: Callable[[torch.Generator], Iterator], validate: Callable[[], float],
         schedule: Schedule, seed: int, name: str, log: EpochLog | None = None,
-        param_groups: list[dict] | None = None) -> tuple[list[dict], int]:
-    """Adam on cross-entropy (all parameters at `schedule.lr`, or `param_groups` with their own rates); returns the
-    history and the chosen epoch (its weights are loaded into `model`)."""
+        param_groups: list[dict] | None = None, device: str = "cpu") -> tuple[list[dict], int]:
+    """Adam on cross-entropy (all parameters at `schedule.lr`, or `param_groups` with their own rates) on `device`;
+    returns the history and the chosen epoch (its weights are loaded into `model`, which ends on the CPU).
+    `epoch_batches` yields (logits, target) computed by `model` (on `device`)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # small matmuls: threads cost more than they save (2x slower with 2); also bit-stable
+    model.to(device)
     try:
         optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=schedule.lr)
         return _fit(model, optimizer, epoch_batches, validate, schedule, seed, name, log)
     finally:
+        model.cpu()
         torch.set_num_threads(threads)
 
 
@@ -54,7 +63,7 @@ def _fit(model, optimizer, epoch_batches, validate, schedule, seed, name, log):
         model.train()
         total, count = 0.0, 0
         for logits, target in epoch_batches(generator):
-            loss = F.cross_entropy(logits, target)
+            loss = F.cross_entropy(logits, target.to(logits.device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -97,20 +106,22 @@ def train_utterance(data: DialogueSet, modality: str, erc: ErcParams, log: Epoch
     model.set_standardization(stats.mean(0).float(), stats.std(0, unbiased=False).float())
     x, y = torch.from_numpy(mod.x), torch.from_numpy(data.y)
     val = data.rows("validation")
+    device = training_device(erc)
 
     def epoch_batches(generator):
         for part in batches(_order(train, generator), erc.stage1.batch_dialogues):
             rows = np.concatenate(part)
             rows = rows[labelled[rows]]
             if len(rows):
-                yield model(x[rows]), y[rows]
+                yield model(x[rows].to(device)), y[rows]
 
     def validate():
         probs = np.full((len(data.y), len(data.classes)), np.nan, dtype=np.float32)
         probs[val] = utterance_outputs(model, mod.x[val], mod.ok[val])[1]
         return weighted_f1(data.y, probs, val, data.classes, f"stage I ({modality})")
 
-    history, epoch = fit(model, epoch_batches, validate, erc.stage1, erc.seed, f"stage1_{modality}", log)
+    history, epoch = fit(model, epoch_batches, validate, erc.stage1, erc.seed, f"stage1_{modality}", log,
+                         device=device)
     return model, history, epoch
 
 
@@ -122,23 +133,25 @@ def train_dialogue(data: DialogueSet, modality: str, reps: torch.Tensor, erc: Er
     torch.manual_seed(erc.seed)
     model = DialogueContext(reps.shape[1], erc.gru_hidden, erc.gru_layers, erc.heads, len(data.classes), erc.dropout)
     y = torch.from_numpy(data.y)
+    device = training_device(erc)
 
     def epoch_batches(generator):
         for part in batches(_order(train, generator), erc.stage2.batch_dialogues):
             index, lengths = sequences(part, ok)
             if not len(lengths):
                 continue
-            logits = model(gather(reps, index), lengths)
+            logits = model(gather(reps, index).to(device), lengths)
             target = torch.where(index >= 0, y[index.clamp_min(0)], -1)
             scored = target >= 0
             if scored.any():
-                yield logits[scored], target[scored]
+                yield logits[scored.to(device)], target[scored]
 
     def validate():
         probs = dialogue_outputs(model, reps, ok, val_dialogues)[1]
         return weighted_f1(data.y, probs, data.rows("validation"), data.classes, f"stage II ({modality})")
 
-    history, epoch = fit(model, epoch_batches, validate, erc.stage2, erc.seed, f"stage2_{modality}", log)
+    history, epoch = fit(model, epoch_batches, validate, erc.stage2, erc.seed, f"stage2_{modality}", log,
+                         device=device)
     return model, history, epoch
 
 
@@ -151,6 +164,7 @@ def train_fusion(data: DialogueSet, ctx: dict[str, torch.Tensor], erc: ErcParams
     model = CoAttentionFusion(ctx["text"].shape[1], ctx["audio"].shape[1], erc.fusion_hidden, erc.heads,
                               len(data.classes), erc.dropout)
     y = torch.from_numpy(data.y)
+    device = training_device(erc)
 
     def epoch_batches(generator):
         for part in batches(_order(train, generator), erc.stage3.batch_dialogues):
@@ -158,13 +172,14 @@ def train_fusion(data: DialogueSet, ctx: dict[str, torch.Tensor], erc: ErcParams
             target = torch.where(index >= 0, y[index.clamp_min(0)], -1)
             scored = text_ok & audio_ok & (target >= 0)
             if scored.any():
-                yield model(text, audio, text_ok, audio_ok)[scored], target[scored]
+                logits = model(text.to(device), audio.to(device), text_ok.to(device), audio_ok.to(device))
+                yield logits[scored.to(device)], target[scored]
 
     def validate():
         probs = fusion_outputs(model, ctx, ok, val_dialogues)
         return weighted_f1(data.y, probs, data.rows("validation"), data.classes, "stage III (fusion)")
 
-    history, epoch = fit(model, epoch_batches, validate, erc.stage3, erc.seed, "stage3_fusion", log)
+    history, epoch = fit(model, epoch_batches, validate, erc.stage3, erc.seed, "stage3_fusion", log, device=device)
     return model, history, epoch
 
 

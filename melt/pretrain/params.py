@@ -51,7 +51,9 @@ class AsrParams(Section):
     max_new_tokens: int = Field(
         440, ge=1, description="Decoding limit per chunk (Whisper's decoder holds 448 positions, 4 go to the prompt).")
     num_beams: int = Field(1, ge=1, description="Beam search width (1 = greedy, as Whisper's default).")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto`: the GPU when present, else the CPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="`auto`: the GPU when present (under `compute.engine: ray`: when the `compute.transcribe` "
+                            "actors ask for one), else the CPU; `cuda`: a GPU or an error.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         "auto", description="Weights' dtype: `auto` = float16 on a GPU, float32 on the CPU.")
     cache_dir: str = Field(
@@ -147,8 +149,12 @@ class TextParams(Section):
         0.2, gt=0, lt=1, description="Share of pseudo-labelled items held out for evaluation (the paper: 80/20), "
         "chosen by a hash of the item id, so an item keeps its side when the corpus grows.")
     seed: int = Field(0, description="Seed of initialisation, shuffling and dropout.")
-    device: Literal["auto", "cpu"] = Field("auto", description="`auto`: the GPU when present (`accelerate launch` "
-                                           "spreads training over GPUs); `cpu` forces the CPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="`auto`: the GPU when present (`accelerate launch` spreads training over GPUs); `cpu` "
+                            "forces the CPU; `cuda`: a GPU or an error.")
+    mixed_precision: Literal["no", "fp16", "bf16"] = Field(
+        "no", description="Mixed-precision training on a GPU (accelerate's autocast + loss scaling); ignored on the "
+                          "CPU, where training stays float32 and bit-reproducible.")
     scratch: ScratchModelParams = Field(default_factory=ScratchModelParams,
                                         description="The offline model used when `text.model` is `scratch`.")
     mosi_csv: Path | None = Field(

@@ -20,7 +20,7 @@ from melt.io import TEMP_PREFIX, write_bytes, write_csv, write_json
 from melt.metrics import classification_metrics, mosi_binary
 from melt.pretrain.params import SENTIMENTS, TextParams
 from melt.pretrain.text_model import build_classifier, predict_texts, schedule
-from melt.pretrain.text_train import fine_tune
+from melt.pretrain.text_train import fine_tune, text_accelerator
 
 
 def label_set(labels: str) -> list[str]:
@@ -109,9 +109,6 @@ def load_mosi(path: Path) -> tuple[list[str], list[float]]:
 def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepared_test: str | Path = "data/prepared/test.csv",
                   models_dir: str | Path = "models/text", metrics_path: str | Path = "metrics/pretrain_text.json",
                   report_dir: str | Path = "reports", corpus: str = "", progress: bool = False, track: bool = True) -> dict:
-    import torch
-    from accelerate import Accelerator
-
     classes = label_set(labels)
     table = load_pseudolabels(Path(pseudolabels), classes)
     heldout = table["item_id"].map(lambda i: is_heldout(i, text.heldout_fraction))
@@ -122,7 +119,7 @@ def pretrain_text(text: TextParams, labels: str, pseudolabels: str | Path, prepa
     model, tokenizer = build_classifier(text, classes, train["text"].tolist())
     lr, epochs, batch_size = schedule(text)
     # On a machine without a GPU, `accelerate launch`/torchrun processes share the CPU only with cpu=True.
-    accelerator = Accelerator(cpu=text.device == "cpu" or not torch.cuda.is_available())
+    accelerator = text_accelerator(text)
     run = None
     if track and accelerator.is_main_process:
         from melt.pretrain.tracking import Run, tracking_uri

@@ -20,11 +20,19 @@ def _shard(perm: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     return perm[:usable][rank::world]
 
 
-def fine_tune(model, tokenizer, texts: list[str], targets: list[int], text: TextParams, accelerator=None, on_epoch: EpochCallback | None = None, progress: bool = False) -> list[float]:
-    """Train in place; returns the mean training loss per epoch."""
+def text_accelerator(text: TextParams):
+    """accelerate's Accelerator on `text.device`; `text.mixed_precision` on a GPU only (the CPU stays float32)."""
     from accelerate import Accelerator
 
-    accelerator = accelerator or Accelerator(cpu=text.device == "cpu" or not torch.cuda.is_available())
+    from melt.compute.device import resolve_device
+
+    on_cpu = resolve_device(text.device, "text.device") == "cpu"
+    return Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else text.mixed_precision)
+
+
+def fine_tune(model, tokenizer, texts: list[str], targets: list[int], text: TextParams, accelerator=None, on_epoch: EpochCallback | None = None, progress: bool = False) -> list[float]:
+    """Train in place; returns the mean training loss per epoch."""
+    accelerator = accelerator or text_accelerator(text)
     threads = torch.get_num_threads()
     if accelerator.device.type == "cpu" and text.model == "scratch":
         torch.set_num_threads(1)   # tiny matmuls: thread hand-offs cost more than they save on a busy CPU

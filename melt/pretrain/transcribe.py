@@ -2,7 +2,8 @@
 
 Every file is read and checked (unreadable, empty, silent → excluded with the reason). Text comes from the
 corpus (`asr.backend: provided`) or from Whisper through the transcript store, so only audio never
-transcribed by this model fingerprint is decoded. The CSV holds nothing run-dependent: how many
+transcribed by this model fingerprint is decoded, by Whisper instances run through melt.compute.runner
+(`compute.engine`: this machine or a Ray cluster; only this process writes the store). The CSV holds nothing run-dependent: how many
 transcripts were decoded or reused, and how fast, go to the returned summary (printed by the stage).
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from melt.compute.params import ComputeParams
+from melt.compute.runner import ModelSpec, run_model
 from melt.data.corpora.unlabelled import EXCLUDED_COLUMNS, read_unlabelled
 from melt.io import write_csv, write_json
 from melt.pretrain.audio_items import inspect_audio
@@ -24,27 +27,35 @@ COLUMNS = ["item_id", "audio_path", "audio_sha256", "duration_s", "text", "sourc
            "asr_avg_logprob", "asr_tokens", "asr_chunks"]
 
 
-def _whisper(asr: AsrParams):
-    from melt.pretrain.whisper import (Decoding, WhisperTranscriber, fingerprint, load_whisper, resolve_device,
-                                       resolve_dtype)
+def _whisper(asr: AsrParams, compute: ComputeParams):
+    """The model spec the workers build, and an instance built here (its fingerprint keys the store; the local
+    engine runs it). Under Ray the instance here loads on the CPU with the actors' dtype: same fingerprint."""
+    from melt.compute.device import worker_device
+    from melt.pretrain.whisper import Decoding, WhisperModel
 
-    device = resolve_device(asr.device)
-    model, processor = load_whisper(asr.model, asr.revision, device, resolve_dtype(asr.dtype, device))
-    decoding = Decoding(asr.language, asr.max_new_tokens, asr.num_beams, asr.chunk_s)
-    return WhisperTranscriber(model, processor, decoding), fingerprint(asr.model, asr.revision, model, decoding)
+    device = worker_device(asr.device, compute.engine, compute.transcribe.num_gpus, "asr.device")
+    kwargs = {"model": asr.model, "revision": asr.revision, "device": device, "dtype": asr.dtype,
+              "decoding": Decoding(asr.language, asr.max_new_tokens, asr.num_beams, asr.chunk_s),
+              "batch_size": asr.batch_size}
+    if asr.dtype == "auto":   # resolved for the actors' device, not this process's
+        kwargs["dtype"] = "float16" if device.startswith("cuda") else "float32"
+    here = WhisperModel(**{**kwargs, "device": device if compute.engine == "local" else "cpu"})
+    return ModelSpec(WhisperModel, {**kwargs, "expect_key": here.info["key"]}), here
 
 
 def transcribe_corpus(pretrain: PretrainParams, asr: AsrParams, out_dir: str | Path = "data/transcripts",
-                      report_dir: str | Path = "reports/transcribe", progress: bool = False) -> dict:
+                      report_dir: str | Path = "reports/transcribe", progress: bool = False,
+                      compute: ComputeParams | None = None) -> dict:
+    compute = compute or ComputeParams()
     name = pretrain.corpus.name
     items, excluded = read_unlabelled(name, pretrain.corpus.path, pretrain.max_items)
     exclusions = excluded.to_dict("records")
-    rows, pending = [], []   # pending: (row, signal) still to transcribe
+    rows, pending = [], []   # pending: rows still to transcribe
     use_asr = asr.backend == "whisper"
     for it in tqdm(items.to_dict("records"), desc="audio", unit="file", disable=not progress):
         has_text = bool(it["transcript"])
         needs_asr = use_asr and not (asr.use_provided and has_text)
-        audio = inspect_audio(it["audio_path"], keep_signal=needs_asr)
+        audio = inspect_audio(it["audio_path"], keep_signal=False)   # the model's workers decode it again
         reason = audio.reason
         if reason is None and not needs_asr and not has_text:
             reason = it["transcript_error"] or "no transcript (asr.backend: provided)"
@@ -56,35 +67,30 @@ def transcribe_corpus(pretrain: PretrainParams, asr: AsrParams, out_dir: str | P
                "asr_avg_logprob": None, "asr_tokens": None, "asr_chunks": None}
         rows.append(row)
         if needs_asr:
-            pending.append((row, audio.signal))
+            pending.append(row)
 
     summary = {"corpus": name, "items": len(rows), "excluded": len(exclusions), "transcribed": 0, "reused": 0,
                "audio_s_transcribed": 0.0, "asr_seconds": 0.0}
     if pending:
-        transcriber, fp = _whisper(asr)
+        model, here = _whisper(asr, compute)
         from melt.pretrain.transcript_store import TranscriptStore
 
-        store = TranscriptStore(shared_path(asr.cache_dir, "cache/transcripts"), fp)
-        todo = {}
-        for row, signal in pending:
-            cached = store.get(row["audio_sha256"])
-            if cached is None:
-                todo.setdefault(row["audio_sha256"], signal)   # the same audio twice is decoded once
+        store = TranscriptStore(shared_path(asr.cache_dir, "cache/transcripts"), here.info)
+        todo = {}   # sha → row: the same audio twice is decoded once
+        for row in pending:
+            if store.get(row["audio_sha256"]) is None:
+                todo.setdefault(row["audio_sha256"], row)
             else:
                 summary["reused"] += 1
         if todo:
             started = time.monotonic()
-            bar = tqdm(desc="whisper", unit="chunk", disable=not progress)
-            shas = list(todo)
-            results = transcriber.transcribe([todo[s] for s in shas], asr.batch_size, on_batch=bar.update)
-            bar.close()
-            for sha, rec in zip(shas, results):
-                store.put(sha, rec)
+            run_model(model, [(sha, row["audio_path"]) for sha, row in todo.items()], store.put, compute,
+                      compute.transcribe, desc="whisper", progress=progress, local_model=here)
             summary["asr_seconds"] = round(time.monotonic() - started, 3)
-            summary["audio_s_transcribed"] = round(sum(len(todo[s]) for s in shas) / 16_000, 3)
-            summary["transcribed"] = len(shas)
-        summary["model_key"] = fp["key"]
-        for row, _ in pending:
+            summary["audio_s_transcribed"] = round(sum(row["duration_s"] for row in todo.values()), 3)
+            summary["transcribed"] = len(todo)
+        summary["model_key"] = here.info["key"]
+        for row in pending:
             rec = store.get(row["audio_sha256"])
             row.update(text=rec["text"], source="asr", asr_avg_logprob=rec["asr_avg_logprob"],
                        asr_tokens=rec["asr_tokens"], asr_chunks=rec["asr_chunks"])

@@ -31,15 +31,9 @@ class Decoding:
     chunk_s: float
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype == "auto":
-        return torch.float16 if device == "cuda" else torch.float32
+        return torch.float16 if device.startswith("cuda") else torch.float32
     return getattr(torch, dtype)
 
 
@@ -129,3 +123,29 @@ class WhisperTranscriber:
         return [{"text": " ".join(r["text"]),
                  "asr_avg_logprob": round(r["logprob"] / r["tokens"], 4) if r["scored"] and r["tokens"] else None,
                  "asr_tokens": r["tokens"], "asr_chunks": r["chunks"]} for r in records]
+
+
+class WhisperModel:
+    """Runner model (melt.compute.runner): audio paths in, transcript records out; loaded once per actor.
+
+    `device` is the one the driver resolved for the actors (melt.compute.device.worker_device) and `expect_key`
+    the fingerprint the driver keys the store with: an actor whose model loads differently (other weights, dtype)
+    stops instead of storing transcripts under another model's key."""
+
+    def __init__(self, model: str, revision: str | None, device: str, dtype: str, decoding: Decoding,
+                 batch_size: int, expect_key: str | None = None):
+        weights, processor = load_whisper(model, revision, device, resolve_dtype(dtype, device))
+        self.transcriber = WhisperTranscriber(weights, processor, decoding)
+        self.batch_size = batch_size
+        self.info = fingerprint(model, revision, weights, decoding)
+        if expect_key is not None and self.info["key"] != expect_key:
+            raise RuntimeError(f"Whisper {model} loads as {self.info['key']} here, the driver expected {expect_key}")
+
+    @staticmethod
+    def prepare(path: str) -> np.ndarray:
+        from melt.data.audio import load_audio
+
+        return load_audio(path)   # the driver checked the file (melt.pretrain.audio_items)
+
+    def __call__(self, signals: list[np.ndarray]) -> list[dict]:
+        return self.transcriber.transcribe(signals, self.batch_size)

@@ -14,28 +14,15 @@ Nothing run-dependent (MLflow run id, timings) is stored: the same params and in
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from melt.io import TEMP_PREFIX, sha256_file, write_json
-from melt.ser.model import WeightedLayerHead
+from melt.compute.heads import WeightedLayerHead
+from melt.io import write_json
 
 CONFIG = "config.json"
-
-
-CHECKPOINT_TAG = "checkpoint_sha256"
-
-
-def checkpoint_sha256(model_dir: str | Path) -> str:
-    """Content hash of a checkpoint folder: every file's relative path and bytes (temp files ignored)."""
-    root = Path(model_dir)
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(TEMP_PREFIX)):
-        h.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
-    return h.hexdigest()
 
 
 def save_head(model_dir: Path, head_name: str, head: WeightedLayerHead, classes: tuple[str, ...],

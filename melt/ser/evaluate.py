@@ -21,7 +21,8 @@ import pandas as pd
 
 from melt.io import write_csv, write_json
 from melt.metrics import classification_metrics
-from melt.ser.checkpoint import CHECKPOINT_TAG, checkpoint_sha256, finetuned_backbone_dir, load_head, read_config
+from melt.ser.checkpoint import finetuned_backbone_dir, load_head, read_config
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.ser.data import IN_DOMAIN, attach_vectors, read_melt_split
 from melt.ser.features import read_feature_info
 from melt.ser.params import SerParams
@@ -93,9 +94,9 @@ def _predict(config, model_dir, head_dir, head, rows, features_dir) -> np.ndarra
     if not config["finetune"]:
         x = np.stack([np.load(Path(features_dir) / v)[0] for v in rows["vectors"]])
         return predict_pooled(head, x)
-    from melt.ser.backbones import load_backbone, load_waves
+    from melt.compute.backbones import load_backbone, load_waves
     from melt.ser.model import FineTunedSer
-    from melt.ser.registry import BackboneSpec
+    from melt.compute.registry import BackboneSpec
 
     spec = BackboneSpec(**config["spec"])
     backbone = load_backbone(BackboneSpec(id=str(finetuned_backbone_dir(model_dir, head_dir)), loader=spec.loader))

@@ -4,7 +4,7 @@ Items: the prepared MELD-format splits (`data/prepared/{train,dev,test}.csv`) an
 Training utterances (split `train`) get the crop policy (up to `train_crops` seeded `crop_s` windows; a
 shorter utterance is used whole, unpadded); everything else is pooled over the whole utterance. The eGeMAPS
 backbone has no frames to crop: its 88 functionals of the whole utterance are its single "layer".
-Vectors are computed once into the shared store (`ser.feature_cache_dir`, see melt.ser.cache). Output folder:
+Vectors are computed once into the shared store (`ser.feature_cache_dir`, see melt.compute.store). Output folder:
 `store/` (exactly the vectors the index refers to), `index.csv` (one row per item with status and reason),
 `info.json` (backbone fingerprint, crop policy, layer count and size, item counts per status). How many vectors
 were extracted vs reused depends on the store's history, not on the inputs: it is returned (and logged by the
@@ -20,13 +20,16 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from melt.data.audio import AudioError, load_audio, SAMPLE_RATE
+from melt.compute.extractors import EgemapsModel, SslModel, as_vectors, egemaps_info
+from melt.compute.params import ComputeParams
+from melt.compute.registry import EGEMAPS
+from melt.compute.runner import Failure, ModelSpec, run_model
+from melt.compute.store import FULL, FeatureStore, crop_policy, materialize
+from melt.data.audio import SAMPLE_RATE
 from melt.data.corpora import read_corpus
 from melt.io import sha256_file, write_csv, write_json
 from melt.repo import shared_path
-from melt.ser.cache import FULL, FeatureStore, crop_offsets, crop_policy, materialize
 from melt.ser.params import SerParams
-from melt.ser.registry import EGEMAPS, BackboneSpec
 
 SPLITS = ("train", "dev", "test")
 INDEX_COLUMNS = ["set", "item_id", "split", "dialogue_id", "utterance_id", "audio_path", "speaker", "emotion",
@@ -73,76 +76,25 @@ def collect_items(prepared_dir: str | Path, ser: SerParams) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-class SslExtractor:
-    """A frozen transformers backbone: per-layer mean-pooled hidden states."""
-
-    def __init__(self, spec: BackboneSpec, device: str = "cpu"):
-        from melt.ser.backbones import fingerprint, load_backbone, wants_normalized_input
-
-        self.model = load_backbone(spec, device=device)
-        self.normalized = wants_normalized_input(spec)
-        self.info = fingerprint(spec, self.model, self.normalized)
-
-    def compute(self, path: str, sha: str, policy: str, crop_samples: int, crops: int) -> np.ndarray:
-        from melt.ser.backbones import layer_means, normalize
-
-        wave = load_audio(path)
-        if wave.size == 0:
-            raise AudioError("empty audio")
-        starts = [0] if policy == FULL else crop_offsets(sha, wave.size, crop_samples, crops)
-        windows = [wave if policy == FULL else wave[o:o + crop_samples] for o in starts]
-        if self.normalized:
-            windows = [normalize(w) for w in windows]
-        return np.stack([layer_means(self.model, w) for w in windows])
-
-
-class EgemapsExtractor:
-    """openSMILE eGeMAPSv02 functionals (melt.data.egemaps): one "layer" of 88 values per utterance."""
-
-    def __init__(self, workers: int):
-        from melt.data.egemaps import CACHE_VERSION
-
-        self.workers = workers
-        self.info = {"id": EGEMAPS, "revision": None, "commit": None, "version": CACHE_VERSION,
-                     "key": f"egemaps-{CACHE_VERSION}"}
-
-    def compute_many(self, jobs: list[tuple[str, str]]) -> dict[str, np.ndarray | str]:
-        """{sha: (1, 1, 88) array or failure reason} for (path, sha) jobs, in worker processes."""
-        from melt.data.egemaps import egemaps_functionals
-
-        features, failures = egemaps_functionals([p for p, _ in jobs], workers=self.workers)
-        by_path = {p: s for p, s in jobs}
-        out: dict[str, np.ndarray | str] = {}
-        for path, values in features.iterrows():
-            out[by_path[path]] = values.to_numpy(dtype=np.float32)[None, None, :]
-        for path, reason in zip(failures["path"], failures["reason"]):
-            out[by_path[path]] = f"egemaps: {reason}"
-        return out
-
-
-def _distributed(device: str):
-    """accelerate's process state: rank/world under `accelerate launch`, one process otherwise."""
-    from accelerate import PartialState
-
-    return PartialState(cpu=device == "cpu")
-
-
 def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, out_dir: str | Path,
-                     progress: bool = True) -> dict:
-    """Fill the store for every needed (policy, audio) pair not in it yet; write the output folder.
+                     compute: ComputeParams | None = None, progress: bool = True) -> dict:
+    """Fill the store for every needed (policy, audio) pair not in it yet (through melt.compute.runner, engine and
+    actors from `compute`); write the output folder.
 
     Returns info.json's content plus this run's counters (vectors needed / extracted / reused / failed)."""
+    compute = compute or ComputeParams()
     spec = ser.backbone_spec(backbone)
     out_dir = Path(out_dir)
-    state = _distributed(ser.device)
     items = collect_items(prepared_dir, ser)
 
     is_egemaps = spec.id == EGEMAPS
-    extractor = EgemapsExtractor(ser.egemaps_workers) if is_egemaps else SslExtractor(spec, device=state.device)
+    # The backbone is loaded here for its fingerprint (it names the store folder); the local engine reuses it.
+    local = None if is_egemaps else SslModel(spec, device=ser.device, device_param="ser.device")
+    fingerprint = egemaps_info() if is_egemaps else local.extractor.info
     train_policy = FULL if is_egemaps else crop_policy(ser.crop_s, ser.train_crops)
     store_root = out_dir if ser.feature_cache_dir is None else shared_path(ser.feature_cache_dir,
                                                                            "cache/ser-features")
-    store = FeatureStore(store_root, extractor.info["key"])
+    store = FeatureStore(store_root, fingerprint["key"])
 
     items["status"] = np.where(items["reason"].isna(), "ok", "excluded")
     items["policy"] = np.where(items["set"] == "train", train_policy, FULL)
@@ -158,30 +110,30 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
     missing = jobs[[not store.has(p, s) for p, s in zip(jobs["policy"], jobs["audio_sha256"])]]
     if ser.finetune:  # fine-tuning reads the audio itself: index the items, extract nothing
         missing = missing.iloc[0:0]
-    mine = missing.iloc[state.process_index::state.num_processes]  # each process takes a share
     failed: dict[tuple[str, str], str] = {}
     crop_samples = int(round(ser.crop_s * SAMPLE_RATE))
     if is_egemaps:
-        for sha, result in extractor.compute_many(list(zip(mine["audio_path"], mine["audio_sha256"]))).items():
-            if isinstance(result, str):
-                failed[(FULL, sha)] = result
-            else:
-                store.put(FULL, sha, result)
+        model = ModelSpec(EgemapsModel)
+        todo = [((p, s), path) for path, s, p in zip(missing["audio_path"], missing["audio_sha256"], missing["policy"])]
     else:
-        for path, sha, policy in tqdm(list(zip(mine["audio_path"], mine["audio_sha256"], mine["policy"])),
-                                      desc=f"{backbone} features", unit="file", disable=not progress):
-            try:
-                store.put(policy, sha, extractor.compute(path, sha, policy, crop_samples, ser.train_crops))
-            except (AudioError, RuntimeError) as err:  # RuntimeError: too short for the CNN, etc.
-                failed[(policy, sha)] = f"{backbone} failed: {err}"
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        return {}
+        model = ModelSpec(SslModel, {"spec": spec, "device": ser.device, "device_param": "ser.device"})
+        todo = [((p, s), {"path": path, "sha": s, "policy": p, "crop_samples": crop_samples, "crops": ser.train_crops,
+                          "label": backbone})
+                for path, s, p in zip(missing["audio_path"], missing["audio_sha256"], missing["policy"])]
+
+    def keep(key: tuple[str, str], result) -> None:
+        if isinstance(result, Failure):
+            failed[key] = f"egemaps: {result.reason}" if is_egemaps else result.reason
+        else:
+            store.put(*key, as_vectors(result) if is_egemaps else result)
+
+    run_model(model, todo, keep, compute, compute.features, desc=f"{backbone} features", progress=progress,
+              local_model=local)
 
     for i in items.index[ok & (not ser.finetune)]:
         key = (items.at[i, "policy"], items.at[i, "audio_sha256"])
         if key in failed or not store.has(*key):
-            items.loc[i, ["status", "reason"]] = ["failed", failed.get(key, "extraction failed in another process")]
+            items.loc[i, ["status", "reason"]] = ["failed", failed.get(key, "no vector in the store after extraction")]
     items["vectors"] = [store.relpath(p, s) if st == "ok" and not ser.finetune else None
                         for p, s, st in zip(items["policy"], items["audio_sha256"], items["status"])]
     materialize(store, set(items["vectors"].dropna()), out_dir)
@@ -189,10 +141,11 @@ def extract_features(ser: SerParams, backbone: str, prepared_dir: str | Path, ou
 
     first = items[items["vectors"].notna()]
     if ser.finetune:
-        shape = (1, extractor.model.config.num_hidden_layers + 1, extractor.model.config.hidden_size)
+        config = local.extractor.model.config
+        shape = (1, config.num_hidden_layers + 1, config.hidden_size)
     else:
         shape = np.load(out_dir / first["vectors"].iloc[0]).shape if len(first) else (0, 0, 0)
-    info = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": extractor.info,
+    info = {"backbone": backbone, "spec": spec.model_dump(), "fingerprint": fingerprint,
             "train_policy": train_policy, "eval_policy": FULL, "crop_s": ser.crop_s, "train_crops": ser.train_crops,
             "layers": int(shape[1]), "dim": int(shape[2]), "items": len(items),
             "status": {s: int((items["status"] == s).sum()) for s in ("ok", "excluded", "failed")}}

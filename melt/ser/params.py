@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from melt.params_base import Section
-from melt.ser.registry import BACKBONES, EGEMAPS, BackboneSpec, check_name
+from melt.compute.registry import BACKBONES, EGEMAPS, BackboneSpec, check_name
 
 
 class CorpusPath(Section):
@@ -67,10 +67,10 @@ class SerParams(Section):
     epochs: int = Field(100, ge=1, description="Training epochs (paper: 100).")
     seed: int = Field(0, description="Seed of weight initialisation, batch order and crop draws: the same seed "
                                      "gives bit-identical checkpoints on the CPU.")
-    device: Literal["auto", "cpu"] = Field(
-        "auto", description="`auto`: a GPU when present (`accelerate launch` spreads extraction and training over "
-                            "several); `cpu`: force the CPU. Does not change the results on the CPU.")
-    egemaps_workers: int = Field(2, ge=1, description="openSMILE worker processes of the `egemaps` backbone.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Feature extraction (in each model instance, `compute.features`) and training: `auto`: a "
+                            "GPU when present (`accelerate launch` spreads training over several); `cpu`: force the "
+                            "CPU; `cuda`: a GPU or an error.")
     feature_cache_dir: Path | None = Field(
         Path("cache/ser-features"),
         description="Content-addressed store of pooled backbone features (backbone fingerprint × crop policy × audio "

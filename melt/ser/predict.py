@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from melt.ser.checkpoint import finetuned_backbone_dir, load_head, read_config
-from melt.ser.registry import EGEMAPS, BackboneSpec
+from melt.compute.registry import EGEMAPS, BackboneSpec
 
 
 def predict_emotion(wav_path: str | Path, model_dir: str | Path, head: str | None = None) -> tuple[str, dict[str, float]]:
@@ -36,14 +36,14 @@ def _probabilities(wav_path, config, spec, model, model_dir, head_dir) -> np.nda
     from melt.ser.training import predict_pooled, predict_waves
 
     if spec.id == EGEMAPS:
-        from melt.ser.features import EgemapsExtractor
+        from melt.compute.extractors import egemaps_vector
 
-        result = EgemapsExtractor(workers=1).compute_many([(str(wav_path), "x")])["x"]
+        result = egemaps_vector(str(wav_path))
         if isinstance(result, str):
             raise ValueError(f"{wav_path}: {result}")
         return predict_pooled(model, result[0])[0]
 
-    from melt.ser.backbones import fingerprint, layer_means, load_backbone, normalize, wants_normalized_input
+    from melt.compute.backbones import fingerprint, layer_means, load_backbone, normalize, wants_normalized_input
 
     normalized = wants_normalized_input(spec)
     wave = load_audio(wav_path)

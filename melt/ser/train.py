@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from melt.io import write_csv, write_json
-from melt.ser.checkpoint import CHECKPOINT_TAG, CONFIG, checkpoint_sha256, save_head
+from melt.ser.checkpoint import CONFIG, save_head
+from melt.tracking import CHECKPOINT_TAG, checkpoint_sha256
 from melt.ser.data import IN_DOMAIN, attach_vectors, load_arrays, plan_heads, read_melt_split, restrict, target_classes
 from melt.ser.features import read_feature_info
 from melt.ser.params import SerParams
-from melt.ser.registry import EGEMAPS
+from melt.compute.registry import EGEMAPS
 from melt.ser.tracking import metric_key
 from melt.ser.training import HeadConfig, finetune, make_accelerator, train_head
 from melt.tracking import Tracker, dvc_experiment, git_revision, tracking_uri
@@ -143,7 +144,7 @@ def train_models(ser: SerParams, backbone: str, label_set: str, melt_dir: str | 
 
 def _finetune_head(ser, spec, sub, label_set, classes, cfg, accelerator, logger, progress):
     from melt.data.audio import SAMPLE_RATE
-    from melt.ser.backbones import load_backbone, load_waves
+    from melt.compute.backbones import load_backbone, load_waves
 
     waves = load_waves(sub["audio_path"], spec)
     y = np.array([classes.index(c) for c in sub[label_set]])

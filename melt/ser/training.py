@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from melt.ser.data import Arrays
-from melt.ser.model import FineTunedSer, WeightedLayerHead
+from melt.compute.heads import WeightedLayerHead
+from melt.ser.model import FineTunedSer
 
 EpochCallback = Callable[[int, float], None]
 
@@ -30,9 +31,12 @@ class HeadConfig:
 
 
 def make_accelerator(device: str = "auto"):
+    """accelerate's Accelerator on `ser.device` (`auto`: the GPU when present)."""
     from accelerate import Accelerator
 
-    return Accelerator(cpu=device == "cpu")
+    from melt.compute.device import resolve_device
+
+    return Accelerator(cpu=resolve_device(device, "ser.device") == "cpu")
 
 
 def _shard(perm: torch.Tensor, rank: int, world: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from melt.fingerprint import model_fingerprint
-from melt.ser.registry import BackboneSpec
+from melt.compute.registry import BackboneSpec
 
 
 def load_backbone(spec: BackboneSpec, finetune: bool = False, device: str | torch.device = "cpu"):
