@@ -16,6 +16,9 @@ import pytest
 
 from melt.compute.params import ActorResources, ComputeParams
 
+# one xdist worker runs the module (addopts --dist loadgroup): one local Ray cluster, not one per worker
+pytestmark = pytest.mark.xdist_group("ray")
+
 REPO = Path(__file__).resolve().parents[1]
 LOCAL = ComputeParams()
 # Two actors for everything: the batches spread over both, in whatever order they finish.
