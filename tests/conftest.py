@@ -120,12 +120,14 @@ def copy_repo(dest: Path) -> Path:
 def pytest_collection_modifyitems(config, items):
     """Order for the two xdist workers: the longest test first (it builds the shared `reproduced` repository,
     then runs one more full pipeline), then the tests that do not need that repository, then those that do
-    (by then it is built, so no worker idles waiting for it)."""
-    def rank(item) -> int:
+    (by then it is built, so no worker idles waiting for it). Within each, the slow ones (and the Ray group, which
+    runs as one unit) first: the last tests handed out are short, so neither worker finishes long before the other."""
+    def rank(item) -> tuple[int, int]:
         if item.get_closest_marker("runs_first"):
-            return 0
-        return 2 if "reproduced" in item.fixturenames else 1
-    items.sort(key=rank)   # stable: file order within a rank
+            return 0, 0
+        long = item.get_closest_marker("slow") or item.get_closest_marker("xdist_group")
+        return (2 if "reproduced" in item.fixturenames else 1), (0 if long else 1)
+    items.sort(key=rank)   # stable: file order within a rank (module fixtures that tests extend keep their order)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from melt.annotate.store import AnswerStore
 from melt.data.labels import EMOTIONS
 
 N = sum(SPLIT_SIZES.values())
+pytestmark = pytest.mark.slow   # each test runs `dvc repro` several times in its own copy
 
 
 def tiny_repo(tmp_path: Path, **sections) -> Path:

@@ -13,11 +13,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from annotate_helpers import SPLIT_SIZES, one_annotator, set_params, tiny_meld, tiny_meld_params
 from conftest import copy_repo, run, run_env
 from llm_server import Faults, LLMServer
 
 N = sum(SPLIT_SIZES.values())
+pytestmark = pytest.mark.slow   # DVC queue workers start and run four experiments
 
 
 def queued_repo(tmp_path: Path, srv: LLMServer) -> Path:

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
 from annotate_helpers import TEMPLATES, one_annotator, read_annotations, set_params, tiny_meld, write_prepared
@@ -51,6 +52,7 @@ def test_kill_9_then_rerun_keeps_every_completed_answer(tmp_path):
     assert len(recs) == n and all(r["status"] == "ok" for r in recs)
 
 
+@pytest.mark.slow
 def test_dvc_canary_and_revert_costs_nothing(tmp_path):
     canary = "sk-canary-" + secrets.token_hex(12)   # random: no file of the copy holds it beforehand
     repo = copy_repo(tmp_path / "repo")

@@ -26,6 +26,7 @@ def test_demo_pipeline_registers_the_checkpoint(reproduced):
     assert {p.name for p in model.iterdir()} == expected
 
 
+@pytest.mark.slow
 def test_rerun_is_a_noop_and_dropout_retrains_without_reembedding(reproduced, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(reproduced, repo, symlinks=True)

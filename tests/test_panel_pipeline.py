@@ -128,8 +128,10 @@ def test_exp_run_adds_an_audio_llm_and_drops_an_annotator_paying_only_for_the_ne
     before = sum(p.stat().st_size for p in store.glob("*.jsonl"))
     rows = pd.concat([pd.read_csv(repo / f"data/prepared/{s}.csv") for s in SPLITS], ignore_index=True)
     with LLMServer() as srv:
+        # limits far above what 228 requests need: the default tpm bucket (input + max_tokens reserved per request)
+        # would pace them at ~5 req/s, which is not what this test checks
         qwen = (f"{{backend: openai, base_url: '{srv.base_url}', model: qwen2-audio, input: audio, concurrency: 4, "
-                f"rpm: 60000}}")
+                f"rpm: 60000, tpm: 100000000}}")
         out = run(["dvc", "exp", "run", "--temp", "-n", "qwen", "-S", f"+annotate.annotators.qwen={qwen}",
                    "-S", "~annotate.annotators.audio_heuristic", "derive"], repo).stdout
         assert srv.chat_requests == len(rows) and len(srv.audio_log) == len(rows)   # only qwen's requests

@@ -66,6 +66,7 @@ def committed_copy(reproduced, repo):
     return repo
 
 
+@pytest.mark.slow
 def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduced, tmp_path):
     """`dvc exp run --temp -S ser.lr=0.01`: its runs land in the repository's MLflow store, and `dvc exp show
     --only-changed` shows the headline metrics and the param, no hash column of an intermediate checkpoint or
@@ -97,6 +98,7 @@ def test_exp_run_temp_logs_into_the_same_store_and_exp_show_has_metrics(reproduc
     assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))  # nothing logged inside the temp copy
 
 
+@pytest.mark.slow
 def test_exp_run_queue_logs_into_the_same_store(reproduced, tmp_path):
     """A queued experiment runs in .dvc/tmp/exps (via a DVC queue worker) and still logs to the repo's mlflow.db."""
     import time
