@@ -15,6 +15,9 @@ AVX2 CPU, `ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_
   path (dropping it changes the bits), but this machine cannot show another MKL path (MKL_ENABLE_INSTRUCTIONS left
   every result the same), so it is kept on that documentation. It is the setting that costs most: ~2x per
   transformer-size training step (benchmarks/exact_cost.py).
+- portable sqrt and tanh (melt/portable_math.py): torch computes them with MKL's vector math (VML), which picks
+  its code by CPU even under MKL_CBWR. Needed: without them a fresh clone on a Xeon with AMX and AVX512-FP16 got
+  another loss curve from epoch 7 than the committed one (another AVX-512 Xeon), with every setting above in force.
 - deterministic algorithms: no CPU op of this pipeline changed with it; kept so that an op without a
   deterministic implementation raises instead of silently varying (and for the GPU).
 - CUBLAS_WORKSPACE_CONFIG: required by deterministic cuBLAS on a GPU (bit-identical across runs on one GPU model;
@@ -48,6 +51,9 @@ def configure_torch() -> None:
     """The torch-side settings; call after import, in every process that runs torch (workers included)."""
     import torch
 
+    from melt import portable_math
+
+    portable_math.install()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     torch.backends.mkldnn.enabled = False

@@ -1,0 +1,212 @@
+"""melt.portable_math: torch's CPU sqrt and tanh replaced by kernels that give the same bits on every CPU.
+
+References are independent: mpmath's tanh at 50 digits rounded to float32, IEEE sqrt of the float64 value (exact
+for float32 inputs: sqrt rounded to 53 bits, then to 24, is the correctly rounded float32 sqrt)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import melt.reproducible
+from melt import portable_math
+
+REPO = Path(__file__).resolve().parents[1]
+mpmath.mp.dps = 50
+
+melt.reproducible.configure_torch()   # conftest did too; installs the portable kernels
+
+
+def mp_tanh32(values: np.ndarray) -> np.ndarray:
+    return np.array([float(mpmath.tanh(mpmath.mpf(float(v)))) for v in values], dtype=np.float64).astype(np.float32)
+
+
+def samples32() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(0, 1, 1500), rng.normal(0, 4, 1500), rng.uniform(8, 10, 300) * rng.choice([-1, 1], 300),
+             10.0 ** rng.uniform(-12, -2, 400), np.linspace(-0.05, 0.05, 301)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def test_tanh_is_the_correctly_rounded_float32():
+    x = samples32()
+    got = torch.tanh(torch.from_numpy(x)).numpy()
+    ref = mp_tanh32(x)
+    wrong = np.flatnonzero(got != ref)
+    assert wrong.size == 0, [(float(x[i]), float(got[i]), float(ref[i])) for i in wrong[:5]]
+
+
+def test_tanh_edge_values():
+    x = torch.tensor([0.0, -0.0, 1e-45, -1e-40, 9.0, 9.1, 19.5, -50.0, float("inf"), float("-inf"), float("nan")])
+    got = torch.tanh(x).numpy()
+    ref = np.copysign(mp_tanh32(x.numpy()[:-1]), x.numpy()[:-1])   # mpmath drops the sign of -0.0
+    assert np.array_equal(got[:-1].view(np.uint32), ref.view(np.uint32))   # -0.0 keeps its sign
+    assert np.isnan(got[-1])
+    assert got[1].view(np.uint32) == np.float32(-0.0).view(np.uint32)
+
+
+def test_float64_tanh_within_two_ulps():
+    x = np.random.default_rng(1).normal(0, 3, 2000)
+    got = torch.tanh(torch.from_numpy(x)).numpy()
+    ref = np.array([float(mpmath.tanh(mpmath.mpf(v))) for v in x])
+    ulps = np.abs(got - ref) / np.spacing(np.abs(ref))
+    assert ulps.max() <= 2, ulps.max()
+
+
+def test_sqrt_is_ieee_sqrt():
+    x = np.concatenate([np.random.default_rng(2).lognormal(0, 4, 5000), [0.0, 1e-45, 4.0, np.inf]]).astype(np.float32)
+    got = torch.sqrt(torch.from_numpy(x)).numpy()
+    assert np.array_equal(got, np.sqrt(x.astype(np.float64)).astype(np.float32))
+    special = torch.sqrt(torch.tensor([-1.0, -0.0])).numpy()
+    assert np.isnan(special[0]) and special[1].view(np.uint32) == np.float32(-0.0).view(np.uint32)
+
+
+@pytest.mark.parametrize("op", ["sqrt", "tanh"])
+def test_in_place_out_and_dtype_variants(op):
+    x = torch.rand(7, 5) * 3
+    fn = getattr(torch, op)
+    expected = fn(x)
+    inplace = x.clone()
+    getattr(inplace, op + "_")()
+    out = torch.empty(1)
+    fn(x, out=out)
+    assert torch.equal(inplace, expected) and torch.equal(out, expected)
+    assert torch.equal(fn(x[:, ::2]), fn(x[:, ::2].contiguous()))   # strided input
+    assert fn(torch.tensor([4, 9])).dtype == torch.float32   # integers promote like torch's own kernel
+    half = fn(x.half())
+    assert half.dtype == torch.float16 and torch.equal(half, fn(x.half().float()).half())
+    with pytest.raises(NotImplementedError, match=f"complex {op}"):
+        fn(torch.tensor([1 + 1j]))
+
+
+def test_autograd_uses_the_portable_outputs():
+    a = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    torch.tanh(a).sum().backward()
+    assert torch.allclose(a.grad, 1 - torch.tanh(a.detach()) ** 2)
+    b = (torch.rand(6, dtype=torch.float64) + 0.5).requires_grad_()
+    torch.sqrt(b).sum().backward()
+    assert torch.allclose(b.grad, 0.5 / b.detach() ** 0.5)
+
+
+BRANCH_PROBE = """
+import hashlib, os, sys
+import melt.reproducible
+os.environ["MKL_CBWR"] = sys.argv[1]          # MKL reads it at its first call, after this
+import torch
+if sys.argv[2] == "portable":
+    melt.reproducible.configure_torch()
+g = torch.Generator().manual_seed(0)
+x = torch.randn(200_000, generator=g) * 3
+h = hashlib.sha256()
+for y in (torch.tanh(x), torch.sqrt(x.abs())):
+    h.update(y.numpy().tobytes())
+print(h.hexdigest())
+"""
+
+
+def _branch_hash(branch: str, kernels: str) -> str:
+    out = subprocess.run([sys.executable, "-c", BRANCH_PROBE, branch, kernels], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif("avx2" not in Path("/proc/cpuinfo").read_text(), reason="needs a CPU with a second MKL code branch (AVX2)")
+def test_results_do_not_depend_on_mkl_code_branch():
+    """MKL's code branches stand in for other CPUs: torch's own kernels give other bits on each (the control),
+    the portable ones the same."""
+    assert _branch_hash("COMPATIBLE", "mkl") != _branch_hash("AVX2", "mkl")
+    assert _branch_hash("COMPATIBLE", "portable") == _branch_hash("AVX2", "portable")
+
+
+class _OpLog(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(func.overloadpacket.__name__.rstrip("_"))
+        return func(*args, **(kwargs or {}))
+
+
+def _adam_steps(model, loss_fn, optimizer_cls=torch.optim.Adam, steps=2):
+    optimizer = optimizer_cls(model.parameters(), lr=1e-3)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss_fn().backward()
+        optimizer.step()
+
+
+def _pretrain_text():
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+    config = RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=24, max_position_embeddings=20, pad_token_id=1, num_labels=3)
+    model = RobertaForSequenceClassification(config).train()
+    ids = torch.randint(3, 50, (4, 9))
+    _adam_steps(model, lambda: model(input_ids=ids, labels=torch.tensor([0, 1, 2, 1])).loss, torch.optim.AdamW)
+
+
+def _erc_embed():
+    from transformers import RobertaConfig, RobertaModel
+    model = RobertaModel(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=24, max_position_embeddings=20, pad_token_id=1)).eval()
+    with torch.inference_mode():
+        model(input_ids=torch.randint(3, 50, (3, 7)))
+
+
+def _erc_models():
+    from melt.erc.model import CoAttentionFusion, DialogueContext, UtteranceClassifier
+    x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
+    context = DialogueContext(8, 6, 1, 2, 4).train()
+    _adam_steps(context, lambda: context(x, lengths).sum())
+    ok = torch.ones(2, 5, dtype=torch.bool)
+    fusion = CoAttentionFusion(8, 4, 6, 2, 4).train()
+    _adam_steps(fusion, lambda: fusion(x, torch.randn(2, 5, 4), ok, ok).sum())
+    utterance = UtteranceClassifier(3, 8, 6, 4).train()
+    _adam_steps(utterance, lambda: utterance(torch.randn(5, 3, 8)).sum())
+
+
+def _ser_head():
+    from melt.compute.heads import WeightedLayerHead
+    head = WeightedLayerHead(3, 8, 6, 4).train()
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    _adam_steps(head, lambda: head.forward_hidden(torch.randn(2, 3, 5, 8), mask).sum())
+
+
+def _ser_backbone():
+    """The SSL backbones the features stage and SER fine-tuning run (wav2vec2-style), forward and backward."""
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+    model = Wav2Vec2Model(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=8, conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 8),
+                                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)).train()
+    waves = torch.randn(2, 1600)
+    _adam_steps(model, lambda: model(waves, output_hidden_states=True).last_hidden_state.sum())
+
+
+def _transcribe(model):
+    features = torch.randn(1, model.config.num_mel_bins, 2 * model.config.max_source_positions)
+    with torch.inference_mode():
+        model.generate(features, max_new_tokens=4)
+
+
+@pytest.mark.parametrize("step", [_pretrain_text, _erc_embed, _erc_models, _ser_head, _ser_backbone, _transcribe],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_model_steps_run_no_cpu_dependent_vml_function(step, tmp_path):
+    """The training and inference steps of each model family the stages run call, of the functions torch hands to
+    MKL's vector math, only those with a portable kernel."""
+    if step is _transcribe:
+        from pretrain_helpers import tiny_whisper
+        from transformers import WhisperForConditionalGeneration
+        model = WhisperForConditionalGeneration.from_pretrained(tiny_whisper(tmp_path / "whisper")).eval()
+    log = _OpLog()
+    with log:
+        step(model) if step is _transcribe else step()
+    assert log.names & portable_math.VML_OPS <= portable_math.PORTABLE_OPS, log.names & portable_math.VML_OPS
+    assert log.names   # the mode saw the ops
