@@ -54,8 +54,7 @@ def tanh_array(a: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         t = expm1_f64(np.minimum(2.0 * np.abs(x), _MAX_2X))
         out = np.copysign(t / (t + 2.0), x)
-    out = np.where(np.isnan(x), x, out)
-    return out.astype(a.dtype)
+    return out.astype(a.dtype)   # NaN stays NaN through every step
 
 
 def sqrt_array(a: np.ndarray) -> np.ndarray:
@@ -63,7 +62,7 @@ def sqrt_array(a: np.ndarray) -> np.ndarray:
         return np.sqrt(a)
 
 
-_FLOATS = {torch.float32: None, torch.float64: None, torch.float16: torch.float32, torch.bfloat16: torch.float32}
+_NO_NUMPY_DTYPE = {torch.bfloat16: torch.float32}   # computed in float32, then rounded
 
 
 def _unary(name: str, array_fn):
@@ -72,7 +71,7 @@ def _unary(name: str, array_fn):
             raise NotImplementedError(f"melt.portable_math: complex {name} is not implemented (melt.reproducible "
                                       f"replaced torch's CPU {name} kernel for exact results)")
         dtype = x.dtype if x.dtype.is_floating_point else torch.get_default_dtype()
-        via = _FLOATS.get(dtype)   # half types: computed in float32, then rounded
+        via = _NO_NUMPY_DTYPE.get(dtype)
         work = x.detach().to(via or dtype).contiguous()
         result = torch.from_numpy(array_fn(work.numpy()))
         return result.to(dtype) if via else result
