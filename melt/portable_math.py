@@ -1,4 +1,4 @@
-"""CPU kernels for torch's `sqrt` and `tanh` that give the same bits on every x86-64 CPU.
+"""CPU kernels for torch's `sqrt`, `tanh` and scalar `bernoulli_` (dropout) that give the same bits on every x86-64 CPU.
 
 torch sends these elementwise functions (and exp, log, erf, ... : `VML_OPS`) to MKL's vector math library (VML),
 which picks its code by CPU even in MKL's conditional-reproducibility mode: with `MKL_CBWR=COMPATIBLE` its float32
@@ -13,6 +13,12 @@ ERC GRU) with code that uses only IEEE-754 basic operations, whose results every
   one except on inputs within ~1e-15 of a rounding boundary, and identical on every CPU in every case.
 The other VML functions are left to MKL: no stage runs them (tests/test_portable_math.py checks the training and
 inference steps of every model family for them).
+
+Dropout draws its mask with `bernoulli_(p)`, whose CPU kernel asks the CPU's vendor: MKL's VSL generator on Intel,
+ATen's own generator elsewhere (ATen's cpu/DistributionKernels.cpp), so an AMD CPU would train with other masks than
+a bare-metal Intel one. The portable kernel draws on every CPU what ATen's own path draws (`torch.rand(...,
+dtype=float64) < p`), which is also what torch drew by itself on the virtual machines that made the committed outputs
+(its vendor check did not see an Intel CPU there).
 """
 
 from __future__ import annotations
@@ -90,12 +96,18 @@ def _unary(name: str, array_fn):
     return functional, inplace, out_variant
 
 
+def bernoulli_scalar_(self: torch.Tensor, p: float = 0.5, *, generator: torch.Generator | None = None):
+    """In place: 1 where a float64 uniform draw from `generator` (torch's default CPU generator if None) is < p."""
+    draws = torch.rand(self.shape, generator=generator, dtype=torch.float64)
+    return self.copy_(draws < p)
+
+
 _LIBRARY: torch.library.Library | None = None
 
 
 def install() -> None:
-    """Register the portable sqrt and tanh as torch's CPU kernels (functional, in-place, out=); idempotent.
-    Autograd is untouched: the backward formulas read these outputs."""
+    """Register the portable sqrt and tanh (functional, in-place, out=) and scalar bernoulli_ as torch's CPU kernels;
+    idempotent. Autograd is untouched: the backward formulas read these outputs."""
     global _LIBRARY
     if _LIBRARY is not None:
         return
@@ -107,4 +119,5 @@ def install() -> None:
             library.impl(name, functional, "CPU")
             library.impl(f"{name}_", inplace, "CPU")
             library.impl(f"{name}.out", out_variant, "CPU")
+        library.impl("bernoulli_.float", bernoulli_scalar_, "CPU")
     _LIBRARY = library   # the registrations live as long as this object

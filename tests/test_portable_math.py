@@ -128,6 +128,21 @@ def test_results_do_not_depend_on_mkl_code_branch():
     assert compatible[1] == avx2[1]
 
 
+def test_dropout_masks_are_atens_own_generator_stream():
+    """Scalar bernoulli_ draws what ATen's own (non-MKL) path draws: the tensor-probability bernoulli in float64,
+    the code non-Intel CPUs run for dropout too (and, as measured, torch itself on this project's virtual machines,
+    where its vendor check does not see an Intel CPU: the committed outputs did not change with this kernel)."""
+    g = torch.Generator().manual_seed(7)
+    mask = torch.empty(40, 25).bernoulli_(0.3, generator=g)
+    g = torch.Generator().manual_seed(7)
+    assert torch.equal(mask, torch.bernoulli(torch.full((40, 25), 0.3, dtype=torch.float64), generator=g).float())
+    torch.manual_seed(3)
+    dropped = torch.nn.functional.dropout(torch.ones(8, 9), p=0.25, training=True)
+    torch.manual_seed(3)
+    keep = torch.rand(8, 9, dtype=torch.float64) < 0.75
+    assert torch.equal(dropped, keep.float() / 0.75)
+
+
 class _OpLog(TorchDispatchMode):
     def __init__(self):
         super().__init__()
