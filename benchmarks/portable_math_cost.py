@@ -63,14 +63,11 @@ def measure(repeats: int) -> dict:
 
 def child(variant: str, repeats: int) -> None:
     import melt.reproducible as reproducible   # the exact environment (MKL_CBWR=COMPATIBLE, one thread) either way
-    import torch
+    from melt import portable_math
 
-    if variant == "portable":
-        reproducible.configure_torch()   # registers the portable kernels
-    else:
-        torch.set_num_threads(1)          # everything configure_torch does but the kernels
-        torch.use_deterministic_algorithms(True)
-        torch.backends.mkldnn.enabled = False
+    if variant == "mkl":
+        portable_math.install = lambda: None   # every setting of configure_torch but the kernels
+    reproducible.configure_torch()
     print(json.dumps(measure(repeats)))
 
 

@@ -82,9 +82,6 @@ def _unary(name: str, array_fn):
         result = torch.from_numpy(array_fn(work.numpy()))
         return result.to(dtype) if via else result
 
-    def functional(x):
-        return compute(x)
-
     def inplace(x):
         return x.copy_(compute(x))
 
@@ -93,7 +90,7 @@ def _unary(name: str, array_fn):
         out.resize_(result.shape)
         return out.copy_(result)
 
-    return functional, inplace, out_variant
+    return compute, inplace, out_variant
 
 
 def bernoulli_scalar_(self: torch.Tensor, p: float = 0.5, *, generator: torch.Generator | None = None):
